@@ -1,0 +1,285 @@
+# Copyright: (c) 2026, virtops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bringing a domain to a power state: read the state, plan with the transition
+table, then (unless in check mode) send each step and wait for it to finish."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain_state import (
+    DomainStatus,
+    read_status,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    DomainVanishedError,
+    VirtOpsError,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import (
+    call,
+    error_text,
+    is_no_domain,
+    libvirt,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._power_transitions import (
+    ALWAYS_CHANGED,
+    STEPS,
+    TARGET_STATES,
+    Refusal,
+    Step,
+    canonical_state,
+    plan,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._power_waiter import (
+    DomainWatch,
+    wait_until,
+)
+
+OFF_STATES = ("shutoff", "saved")
+GONE = DomainStatus("shutoff", "transient domain removed")
+
+# virDomainShutdownFlagValues and virDomainRebootFlagValues share these values.
+MODE_FLAGS = {"acpi": 1, "agent": 2}
+
+
+@dataclass
+class PowerRequest:
+    """What the user asked for (the module's options)."""
+
+    state: str
+    shutdown_mode: list[str] | None = None
+    timeout: float = 120
+    retry_interval: float = 10
+    on_timeout: str = "fail"
+    wait: bool = True
+    check_mode: bool = False
+
+
+@dataclass
+class PowerOutcome:
+    """What happened, as the module returns it."""
+
+    state: str
+    previous_state: str
+    reason: str
+    changed: bool
+    elapsed: float
+    actions: list[str] = field(default_factory=list)
+    forced: bool = False
+    name: str = ""
+    uuid: str = ""
+    id: int | None = None
+
+    def as_result(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class PowerRunner:
+    """Drives one domain to one desired power state."""
+
+    def __init__(self, conn, domain, request: PowerRequest, clock: Callable[[], float] = time.monotonic) -> None:
+        self.conn = conn
+        self.domain = domain
+        self.request = request
+        self.desired = canonical_state(request.state)
+        self.clock = clock
+        self.name = domain.name()
+        self.uuid = domain.UUIDString()
+        self.actions: list[str] = []
+        self.forced = False
+        self.gone = False
+        self._started = clock()
+        self._watch: DomainWatch | None = None
+
+    # -- reading -----------------------------------------------------------
+    def status(self) -> DomainStatus:
+        if self.gone:
+            return GONE
+        try:
+            return read_status(self.domain)
+        except libvirt.libvirtError as err:
+            if is_no_domain(err):
+                self.gone = True
+                return GONE
+            raise VirtOpsError(f"Domain '{self.name}': cannot read its state: {error_text(err)}") from err
+
+    def elapsed(self) -> float:
+        return round(self.clock() - self._started, 3)
+
+    def partial(self, status: DomainStatus | None = None) -> dict[str, Any]:
+        """Result fields to attach to an error."""
+        status = status or self.status()
+        return {
+            "state": status.state, "reason": status.reason, "actions": list(self.actions),
+            "forced": self.forced, "elapsed": self.elapsed(), "name": self.name, "uuid": self.uuid,
+        }
+
+    # -- the sequence --------------------------------------------------------
+    def run(self) -> PowerOutcome:
+        before = self.status()
+        steps = plan(self.desired, before.state)
+        if isinstance(steps, Refusal):
+            raise VirtOpsError(
+                f"Domain '{self.name}' cannot be brought to state={self.request.state} "
+                f"from {before.state} ({before.reason}): {steps.why}.",
+                **self.partial(before),
+            )
+        if self.request.check_mode:
+            self.actions = [self._label(step, self._first_mode()) for step in steps if step.label]
+            after = before
+        else:
+            try:
+                self._execute(steps)
+            finally:
+                if self._watch:
+                    self._watch.close()
+            after = self.status()
+        return PowerOutcome(
+            state=after.state,
+            previous_state=before.state,
+            reason=after.reason,
+            changed=bool(steps) or self.desired in ALWAYS_CHANGED,
+            elapsed=self.elapsed(),
+            actions=self.actions,
+            forced=self.forced,
+            name=self.name,
+            uuid=self.uuid,
+            id=None if self.gone else self._domain_id(),
+        )
+
+    def _domain_id(self) -> int | None:
+        try:
+            domain_id = self.domain.ID()
+        except libvirt.libvirtError:
+            return None
+        return domain_id if domain_id >= 0 else None
+
+    def _execute(self, steps: tuple[Step, ...]) -> None:
+        if any(step.graceful or step.name == "wake" for step in steps):
+            self._watch = DomainWatch(self.conn, self.domain)
+        for index, step in enumerate(steps):
+            if self.gone:
+                raise DomainVanishedError(
+                    f"Domain '{self.name}' vanished before it could {step.text}.", **self.partial())
+            last = index == len(steps) - 1
+            getattr(self, f"_do_{step.name}")(wait=self.request.wait or not last)
+        if self.gone and self.desired not in ("shutdown", "destroyed"):
+            raise DomainVanishedError(
+                f"Domain '{self.name}' vanished while being brought to state={self.request.state}.",
+                **self.partial())
+
+    # -- single steps ----------------------------------------------------------
+    def _send(self, label: str, what: str, func, *args) -> None:
+        try:
+            call(self.name, what, func, *args)
+        except DomainVanishedError:
+            self.gone = True
+            raise
+        self.actions.append(label)
+
+    def _do_start(self, wait: bool) -> None:
+        self._send("start", "start it", self.domain.create)
+
+    def _do_start_paused(self, wait: bool) -> None:
+        self._send("start:paused", "start it paused", self.domain.createWithFlags, libvirt.VIR_DOMAIN_START_PAUSED)
+
+    def _do_resume(self, wait: bool) -> None:
+        self._send("resume", "resume it", self.domain.resume)
+
+    def _do_suspend(self, wait: bool) -> None:
+        self._send("suspend", "suspend it", self.domain.suspend)
+
+    def _do_managed_save(self, wait: bool) -> None:
+        self._send("managedsave", "save it (managed save)", self.domain.managedSave, 0)
+
+    def _do_reset(self, wait: bool) -> None:
+        self._send("reset", "reset it", self.domain.reset, 0)
+
+    def _do_destroy(self, wait: bool) -> None:
+        try:
+            self._send("destroy", "power it off", self.domain.destroy)
+        except DomainVanishedError:
+            # A transient domain that is already gone is as off as it gets.
+            self.actions.append("destroy")
+        self.status()  # notices a transient domain that destroy removed
+
+    def _do_wake(self, wait: bool) -> None:
+        self._send("wake", "wake it up", self.domain.pMWakeup, 0)
+        if wait and not self._wait(lambda: self.status().state == "running"):
+            raise VirtOpsError(
+                f"Domain '{self.name}' did not wake up within {self.request.timeout:g} s; "
+                f"it is now {self.status().state}.", **self.partial())
+
+    def _do_shutdown(self, wait: bool) -> None:
+        self._graceful(STEPS["shutdown"], self.domain.shutdownFlags, self._is_off, wait)
+
+    def _do_await_off(self, wait: bool) -> None:
+        self._graceful(STEPS["await_off"], None, self._is_off, wait=True)
+
+    def _do_reboot(self, wait: bool) -> None:
+        watch = self._watch
+        if not watch.observes_reboots:
+            self._request(STEPS["reboot"], self.domain.reboot)
+            return
+        reboots = watch.reboots
+        self._graceful(STEPS["reboot"], self.domain.reboot,
+                       lambda: watch.reboots > reboots and self.status().state == "running", wait)
+
+    # -- graceful transitions ----------------------------------------------------
+    def _is_off(self) -> bool:
+        return self.status().state in OFF_STATES
+
+    def _graceful(self, step: Step, func, reached: Callable[[], bool], wait: bool) -> None:
+        if func is not None:
+            self._request(step, func)
+        if not wait:
+            return
+        retry = (lambda: self._request(step, func, retrying=True)) if func is not None else None
+        if self._wait(reached, retry):
+            return
+        now = self.status()
+        if self.request.on_timeout == "force":
+            self.forced = True
+            getattr(self, f"_do_{step.forced_by}")(wait=True)
+            return
+        sent = ", ".join(self.actions) or "nothing (it was already shutting down)"
+        raise VirtOpsError(
+            f"Domain '{self.name}' did not finish a {step.text} within timeout={self.request.timeout:g} s "
+            f"(waited {self.elapsed():.1f} s; sent: {sent}); it is now {now.state} ({now.reason}). "
+            f"The guest may ignore the request: check that it handles ACPI or runs a guest agent, "
+            f"raise timeout, or set on_timeout=force to {STEPS[step.forced_by].text} after the timeout.",
+            **self.partial(now),
+        )
+
+    def _wait(self, reached: Callable[[], bool], retry: Callable[[], None] | None = None) -> bool:
+        return wait_until(self._watch, reached, self.request.timeout, retry,
+                          self.request.retry_interval, self.clock)
+
+    def _first_mode(self) -> str | None:
+        return self.request.shutdown_mode[0] if self.request.shutdown_mode else None
+
+    @staticmethod
+    def _label(step: Step, mode: str | None) -> str:
+        return f"{step.label}:{mode}" if mode and step.graceful else step.label
+
+    def _request(self, step: Step, func, retrying: bool = False) -> None:
+        """Send a graceful request, trying each shutdown_mode in order."""
+        failures = []
+        for mode in self.request.shutdown_mode or [None]:
+            try:
+                func(MODE_FLAGS[mode] if mode else 0)
+            except libvirt.libvirtError as err:
+                if is_no_domain(err):
+                    self.gone = True
+                    return
+                failures.append(f"{mode or 'default'}: {error_text(err)}")
+                continue
+            self.actions.append(self._label(step, mode))
+            return
+        if retrying:
+            return  # the domain may be going down already; the wait decides
+        raise VirtOpsError(
+            f"Domain '{self.name}': libvirt refused the {step.text} request "
+            f"({'; '.join(failures)}).", **self.partial())

@@ -1,0 +1,225 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, virtops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: virt_power
+short_description: Bring a libvirt domain to a power state, and wait until it is there
+version_added: 0.1.0
+description:
+  - Reads the power state libvirt reports for a domain, compares it with O(state) and sends only the
+    requests needed to get there (start, resume, graceful shutdown, ...), in order.
+  - Graceful transitions (shutdown, reboot) are waited for until they really happened, using libvirt
+    lifecycle events (a polling fallback is used where the driver has no events). The request is sent
+    again every O(retry_interval) seconds, and O(on_timeout) decides what happens when the guest does
+    not comply within O(timeout).
+  - A second identical run reports no change and sends nothing. Changes made elsewhere (a
+    C(virsh shutdown), a guest powering itself off) are simply the current state.
+author:
+  - virtops maintainers
+extends_documentation_fragment:
+  - virtops.libvirt.connection
+attributes:
+  check_mode:
+    support: full
+    details: Reports the requests that would be sent in RV(actions) and whether anything would change, and sends nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details: Idempotent for every O(state) but V(restarted) and V(reset), which act on every run.
+options:
+  name:
+    description:
+      - Name of the domain. One of O(name) and O(uuid) is required.
+    type: str
+    aliases: [domain]
+  uuid:
+    description:
+      - UUID of the domain, instead of O(name).
+    type: str
+  state:
+    description:
+      - The power state to bring the domain to. V(stopped) is an alias of V(shutdown).
+      - V(running) starts a shut-off domain (restoring its managed-save image if it has one), resumes a
+        paused one and wakes a pm-suspended one. A domain that is still shutting down is waited for, then started.
+      - V(shutdown) asks the guest to shut down and waits until libvirt reports it shut off
+        (libvirt's C(in shutdown) is not off). A paused domain is resumed first so the guest can hear the request.
+        A transient domain that disappears as it shuts down counts as done.
+      - V(destroyed) powers the domain off immediately.
+      - V(paused) suspends a running domain and starts a shut-off one paused.
+      - V(saved) saves the domain's memory to disk with a managed save; the next start restores it.
+      - V(restarted) reboots the guest gracefully and waits for the reboot (it starts a shut-off domain);
+        it always reports a change.
+      - V(reset) resets the domain like a hardware reset button; it always reports a change.
+      - 'The full transition table, by desired state, from each state libvirt may report (V(saved) is a
+        shut-off domain with a managed-save image; "error" means the module fails, naming the reason):'
+      - "V(running): from V(running): nothing; from V(paused): resume; from V(in_shutdown): wait until off, start;
+        from V(shutoff): start; from V(saved): start; from V(crashed): power off, start; from V(pmsuspended): wake up."
+      - "V(shutdown): from V(running): graceful shutdown; from V(paused): resume, graceful shutdown;
+        from V(in_shutdown): wait until off; from V(shutoff): nothing; from V(saved): nothing; from V(crashed): power off;
+        from V(pmsuspended): wake up, graceful shutdown."
+      - "V(destroyed): from V(running): power off; from V(paused): power off; from V(in_shutdown): power off;
+        from V(shutoff): nothing; from V(saved): nothing; from V(crashed): power off; from V(pmsuspended): power off."
+      - "V(paused): from V(running): suspend; from V(paused): nothing; from V(in_shutdown): wait until off, start paused;
+        from V(shutoff): start paused; from V(saved): start paused; from V(crashed): power off, start paused;
+        from V(pmsuspended): wake up, suspend."
+      - "V(saved): from V(running): managed save; from V(paused): managed save; from V(in_shutdown): error;
+        from V(shutoff): error; from V(saved): nothing; from V(crashed): error; from V(pmsuspended): wake up, managed save."
+      - "V(restarted): from V(running): graceful reboot; from V(paused): resume, graceful reboot;
+        from V(in_shutdown): wait until off, start; from V(shutoff): start; from V(saved): start;
+        from V(crashed): power off, start; from V(pmsuspended): wake up, graceful reboot."
+      - "V(reset): from V(running): hard reset; from V(paused): hard reset; from V(in_shutdown): hard reset;
+        from V(shutoff): error; from V(saved): error; from V(crashed): power off, start; from V(pmsuspended): hard reset."
+    type: str
+    required: true
+    choices: [running, shutdown, stopped, destroyed, paused, saved, restarted, reset]
+  shutdown_mode:
+    description:
+      - The methods used to ask the guest to shut down or reboot, tried in this order until libvirt accepts one.
+      - V(acpi) presses the virtual ACPI power button; V(agent) asks the QEMU guest agent.
+      - When not set, libvirt chooses (for QEMU, the guest agent when one is configured, else ACPI).
+    type: list
+    elements: str
+    choices: [acpi, agent]
+  timeout:
+    description:
+      - Seconds to wait for each graceful transition (shutdown, reboot, a shutdown already under way, a wake-up).
+    type: float
+    default: 120
+  retry_interval:
+    description:
+      - While waiting for a graceful shutdown or reboot, send the request again every this many seconds.
+        A guest that is still booting can miss the first ACPI event.
+      - V(0) sends the request once.
+    type: float
+    default: 10
+  on_timeout:
+    description:
+      - What to do when a graceful transition did not finish within O(timeout).
+      - V(fail) fails the task, naming the time waited, the requests sent and the state now; the domain is left as it is.
+      - V(force) powers the domain off (shutdown) or resets it (reboot) and reports RV(forced).
+    type: str
+    choices: [fail, force]
+    default: fail
+  wait:
+    description:
+      - Wait for the last graceful transition to finish.
+      - When V(false), return as soon as the last request has been accepted; transitions that
+        have to finish before the next step can be sent are still waited for.
+    type: bool
+    default: true
+seealso:
+  - name: libvirt domain lifecycle
+    description: The states and transitions of a libvirt domain.
+    link: https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainState
+"""
+
+EXAMPLES = r"""
+- name: Make sure web1 is running
+  virtops.libvirt.virt_power:
+    name: web1
+    state: running
+
+- name: Shut down a guest gracefully, powering it off if it ignores us for 60 seconds
+  virtops.libvirt.virt_power:
+    name: batch7
+    state: shutdown
+    timeout: 60
+    on_timeout: force
+
+- name: Ask through the guest agent first, then with the ACPI power button
+  virtops.libvirt.virt_power:
+    name: db1
+    state: shutdown
+    shutdown_mode: [agent, acpi]
+
+- name: Save a domain's memory to disk on a remote hypervisor
+  virtops.libvirt.virt_power:
+    uri: qemu+ssh://root@hv1.example.com/system
+    name: build3
+    state: saved
+
+- name: Set the URI once for every module of the collection
+  module_defaults:
+    group/virtops.libvirt.libvirt:
+      uri: qemu:///system
+  block:
+    - name: Restart the app server and wait for its reboot
+      virtops.libvirt.virt_power:
+        name: app1
+        state: restarted
+"""
+
+RETURN = r"""
+state:
+  description:
+    - The domain's state after the run, one of V(running), V(paused), V(in_shutdown), V(shutoff), V(saved)
+      (shut off with a managed-save image), V(crashed), V(pmsuspended).
+    - In check mode, the state before the run.
+  returned: always
+  type: str
+  sample: shutoff
+previous_state:
+  description: The domain's state before the run, in the same vocabulary as RV(state).
+  returned: always
+  type: str
+  sample: running
+reason:
+  description: libvirt's reason for the state, as C(virsh domstate --reason) names it.
+  returned: always
+  type: str
+  sample: shutdown
+elapsed:
+  description: Seconds the module spent on the domain.
+  returned: always
+  type: float
+  sample: 0.734
+actions:
+  description:
+    - The requests sent to libvirt, in order (in check mode, the requests that would be sent).
+    - A graceful request sent with a O(shutdown_mode) names it, for example V(shutdown:acpi).
+  returned: always
+  type: list
+  elements: str
+  sample: [shutdown:acpi, shutdown:acpi, destroy]
+forced:
+  description: Whether the domain was powered off or reset after a graceful transition timed out.
+  returned: always
+  type: bool
+  sample: false
+name:
+  description: The domain's name.
+  returned: always
+  type: str
+  sample: web1
+uuid:
+  description: The domain's UUID.
+  returned: always
+  type: str
+  sample: 8c1e3b7e-2a4f-4a55-9a1c-3f0f6f1b2d11
+id:
+  description: The domain's ID while it is active, else V(null).
+  returned: always
+  type: int
+  sample: 7
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._power_module import (
+    ARGUMENT_RULES,
+    ARGUMENT_SPEC,
+    run,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    run(module)
+
+
+if __name__ == "__main__":
+    main()
