@@ -6,8 +6,9 @@ table, then (unless in check mode) send each step and wait for it to finish."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain_state import (
     DomainStatus,
@@ -26,7 +27,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connectio
 from ansible_collections.virtops.libvirt.plugins.module_utils._power_transitions import (
     ALWAYS_CHANGED,
     STEPS,
-    TARGET_STATES,
     Refusal,
     Step,
     canonical_state,

@@ -6,9 +6,10 @@ polls. A predicate, a clock and a sleep, nothing else."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import libvirt
 
@@ -72,10 +73,8 @@ class DomainWatch:
 
     def close(self) -> None:
         for callback_id in self._callbacks:
-            try:
+            with contextlib.suppress(libvirt.libvirtError):
                 self._conn.domainEventDeregisterAny(callback_id)
-            except libvirt.libvirtError:
-                pass
         self._callbacks = []
 
 

@@ -1,0 +1,58 @@
+# Two entry points, each doing all of its own set-up, idempotently:
+#   make demo   set up, then run playbooks/demo.yml on real guests
+#   make test   set up, then run every check (tests/run_all.sh prints the summary)
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
+export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
+COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
+
+.PHONY: help setup system venv collection daemons guest demo test bench clean-guests \
+	lint sanity unit integration molecule
+
+help:
+	@echo "make demo   - set everything up, then show the power lifecycle on real guests"
+	@echo "make test   - set everything up, then run every check"
+	@echo "make bench  - set everything up, then compare speed with community.libvirt"
+
+setup: system venv collection daemons guest
+
+system:
+	@tests/testbed/install_system.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-test.txt requirements.txt
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+	@echo "venv: $(VENV) has the pinned packages of requirements-test.txt"
+
+collection:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
+
+daemons:
+	@tests/testbed/start_daemons.sh
+
+guest:
+	@tests/testbed/build_guest.sh
+
+demo: setup
+	ansible-playbook playbooks/demo.yml
+
+test: setup
+	@tests/run_all.sh
+
+bench: setup
+	python tests/perf/bench_power.py
+
+# Single stages, for development (they assume `make setup` ran).
+lint unit sanity integration molecule:
+	@tests/run_all.sh $@
+
+clean-guests:
+	python tests/testbed/guest.py cleanup

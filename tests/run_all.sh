@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every check of the collection (or the stages named as arguments), prints
+# each stage's output, then one summary line. Exits non-zero if any stage failed.
+# Expects `make setup` to have run (the Makefile's `test` target does that).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STAGES=("$@")
+[ ${#STAGES[@]} -gt 0 ] || STAGES=(lint sanity unit integration molecule)
+LOG_DIR=$ROOT/build/test-logs
+mkdir -p "$LOG_DIR"
+declare -a SUMMARY=()
+FAILED=0
+
+run_stage() {  # name, command...
+    local name=$1; shift
+    local start=$SECONDS log="$LOG_DIR/$name.log"
+    echo "=== $name: $*"
+    if "$@" 2>&1 | tee "$log"; then
+        SUMMARY+=("$name ok ($((SECONDS - start))s$(detail "$name" "$log"))")
+    else
+        SUMMARY+=("$name FAILED ($((SECONDS - start))s, log: build/test-logs/$name.log)")
+        FAILED=1
+    fi
+}
+
+detail() {  # a short figure from a stage's log: pytest counts and the like
+    local counts
+    counts=$(grep -Eo '[0-9]+ passed[^=]*' "$2" | tail -n 1 | sed 's/ in [0-9.]*s.*//')
+    [ -n "$counts" ] && echo ", $counts"
+}
+
+sanity() {
+    # ansible-test only runs from .../ansible_collections/<namespace>/<name>/ (a
+    # real directory, not a symlink), so check a copy of the tracked files.
+    local dest=$ROOT/build/sanity/ansible_collections/virtops/libvirt
+    rm -rf "$dest" && mkdir -p "$dest"
+    git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$dest/"
+    (cd "$dest" && ansible-test sanity --color no --venv --python 3.11 --exclude extensions/)
+}
+
+for stage in "${STAGES[@]}"; do
+    case $stage in
+        lint)
+            run_stage ruff ruff check plugins tests
+            run_stage ansible-lint ansible-lint --profile production --nocolor
+            ;;
+        sanity) run_stage sanity sanity ;;
+        unit) run_stage unit pytest -q -p no:cacheprovider tests/unit ;;
+        integration) run_stage integration pytest -v -p no:cacheprovider tests/integration ;;
+        molecule) run_stage molecule molecule test --all ;;
+        *) echo "unknown stage: $stage"; exit 2 ;;
+    esac
+done
+
+echo
+echo "=== summary: ${SUMMARY[*]}" | sed 's/) /); /g'
+if [ $FAILED -eq 0 ]; then
+    echo "make test: all ${#SUMMARY[@]} stages passed"
+else
+    echo "make test: FAILED"
+fi
+exit $FAILED
