@@ -5,6 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+export PATH="$ROOT/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$ROOT/build/collections"
 STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(lint sanity unit integration molecule)
 LOG_DIR=$ROOT/build/test-logs
@@ -32,11 +34,19 @@ detail() {  # a short figure from a stage's log: pytest counts and the like
 
 sanity() {
     # ansible-test only runs from .../ansible_collections/<namespace>/<name>/ (a
-    # real directory, not a symlink), so check a copy of the tracked files.
-    local dest=$ROOT/build/sanity/ansible_collections/virtops/libvirt
+    # real directory, not a symlink), so check a copy of the tracked files; it
+    # lives outside this checkout, where git would hide the (ignored) copy.
+    local dest=${TMPDIR:-/tmp}/virtops-sanity/ansible_collections/virtops/libvirt
     rm -rf "$dest" && mkdir -p "$dest"
     git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$dest/"
-    (cd "$dest" && ansible-test sanity --color no --venv --python 3.11 --exclude extensions/)
+    # ansible-test bootstraps pip in its venvs with a script from a host that is
+    # not reachable here; its documented cache takes our ensurepip stand-in.
+    local pip_version
+    pip_version=$(python -c 'import ansible_test._internal.python_requirements as r, inspect, re;
+print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
+    mkdir -p ~/.ansible/test/cache
+    cp tests/sanity/get_pip_bootstrap.py ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+    (cd "$dest" && ansible-test sanity --color no --venv --python 3.11)
 }
 
 for stage in "${STAGES[@]}"; do

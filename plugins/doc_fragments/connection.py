@@ -17,5 +17,5 @@ options:
 requirements:
   - libvirt-python
 notes:
-  - The modules run where the libvirt client runs, usually the controller (C(delegate_to: localhost)) or the hypervisor itself.
+  - "The modules run where the libvirt client runs: usually the controller (C(delegate_to: localhost)) or the hypervisor itself."
 """

@@ -18,8 +18,9 @@ description:
   - A second identical run reports no change and sends nothing. Changes made elsewhere (a
     C(virsh shutdown), a guest powering itself off) are simply the current state.
 author:
-  - virtops maintainers
+  - virtops maintainers (@virtops)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - virtops.libvirt.connection
 attributes:
   check_mode:

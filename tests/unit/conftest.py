@@ -3,6 +3,7 @@ tests libvirt's in-process test driver (no daemon, fresh state per test)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -23,9 +24,7 @@ def _collection_root() -> str:
     return base
 
 
-try:
-    import ansible_collections.virtops.libvirt.plugins  # noqa: F401
-except ImportError:
+if importlib.util.find_spec("ansible_collections.virtops") is None:
     sys.path.insert(0, _collection_root())
     for name in [m for m in sys.modules if m.startswith("ansible_collections")]:
         del sys.modules[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import yaml
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _power_transitions as table
@@ -58,3 +60,22 @@ def test_documentation_shows_the_table():
         assert line in state_doc
     choices = doc["options"]["state"]["choices"]
     assert set(choices) == set(table.DESIRED_STATES) | set(table.STATE_ALIASES)
+
+
+def markdown_table() -> str:
+    lines = ["| desired \\ now | " + " | ".join(OBSERVED_STATES) + " |", "| --- " * (len(OBSERVED_STATES) + 1) + "|"]
+    for desired, row in table.TRANSITIONS.items():
+        cells = []
+        for observed in OBSERVED_STATES:
+            entry = row[observed]
+            if isinstance(entry, table.Refusal):
+                cells.append("error")
+            else:
+                cells.append(", ".join(table.STEPS[name].text for name in entry) or "-")
+        lines.append(f"| `{desired}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def test_user_guide_shows_the_table():
+    guide = pathlib.Path(__file__).parents[4] / "docs" / "virt_power.md"
+    assert markdown_table() in guide.read_text()
