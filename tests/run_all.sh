@@ -54,6 +54,8 @@ for stage in "${STAGES[@]}"; do
         lint)
             run_stage ruff ruff check plugins tests
             run_stage ansible-lint ansible-lint --profile production --nocolor
+            run_stage docs antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
+            run_stage changelog antsibull-changelog lint
             ;;
         sanity) run_stage sanity sanity ;;
         unit) run_stage unit pytest -q -p no:cacheprovider tests/unit ;;
