@@ -90,6 +90,7 @@ class PowerRunner:
         self.actions: list[str] = []
         self.forced = False
         self.gone = False
+        self.transient = not call(self.name, "read whether it is persistent", domain.isPersistent)
         self._started = clock()
         self._watch: DomainWatch | None = None
 
@@ -165,9 +166,10 @@ class PowerRunner:
                     f"Domain '{self.name}' vanished before it could {step.text}.", **self.partial())
             last = index == len(steps) - 1
             getattr(self, f"_do_{step.name}")(wait=self.request.wait or not last)
-        if self.gone and self.desired not in ("shutdown", "destroyed"):
+        if self.gone and not (self.transient and self.desired in ("shutdown", "destroyed")):
             raise DomainVanishedError(
-                f"Domain '{self.name}' vanished while being brought to state={self.request.state}.",
+                f"Domain '{self.name}' vanished (it was undefined elsewhere) while being brought to "
+                f"state={self.request.state}; sent: {', '.join(self.actions) or 'nothing'}.",
                 **self.partial())
 
     # -- single steps ----------------------------------------------------------
@@ -237,7 +239,7 @@ class PowerRunner:
         if not wait:
             return
         retry = (lambda: self._request(step, func, retrying=True)) if func is not None else None
-        if self._wait(reached, retry):
+        if self._wait(reached, retry) or self.gone:
             return
         now = self.status()
         if self.request.on_timeout == "force":
@@ -254,7 +256,8 @@ class PowerRunner:
         )
 
     def _wait(self, reached: Callable[[], bool], retry: Callable[[], None] | None = None) -> bool:
-        return wait_until(self._watch, reached, self.request.timeout, retry,
+        """Wait until ``reached()`` or the domain is gone (the caller decides what gone means)."""
+        return wait_until(self._watch, lambda: reached() or self.gone, self.request.timeout, retry,
                           self.request.retry_interval, self.clock)
 
     def _first_mode(self) -> str | None:

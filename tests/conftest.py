@@ -1,0 +1,28 @@
+"""Make this checkout importable as ansible_collections.virtops.libvirt for every
+test (ansible-test would need a copy under ansible_collections/; pytest does not)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def _collection_root() -> str:
+    """A directory holding ansible_collections/virtops/libvirt -> this checkout."""
+    parts = ROOT.split(os.sep)
+    if parts[-3:-2] == ["ansible_collections"]:
+        return os.sep.join(parts[:-3])
+    base = tempfile.mkdtemp(prefix="virtops-collections-")
+    os.makedirs(os.path.join(base, "ansible_collections", "virtops"))
+    os.symlink(ROOT, os.path.join(base, "ansible_collections", "virtops", "libvirt"))
+    return base
+
+
+if importlib.util.find_spec("ansible_collections.virtops") is None:
+    sys.path.insert(0, _collection_root())
+    for name in [m for m in sys.modules if m.startswith("ansible_collections")]:
+        del sys.modules[name]

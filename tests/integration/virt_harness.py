@@ -1,0 +1,147 @@
+"""The integration harness: run virt_power the way users do (ad-hoc commands and
+playbooks) against real QEMU guests on the local libvirtd (qemu:///system), and
+read the guests' state back with virsh.
+
+`make setup` (part of `make test`) starts the daemons and builds the guests.
+Every guest made here is named ``it-...`` and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import libvirt
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+URI = "qemu:///system"
+GUEST_TOOL = [sys.executable, str(ROOT / "tests" / "testbed" / "guest.py"), "--uri", URI]
+ENV = {
+    **os.environ,
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "build" / "collections"),
+    "ANSIBLE_NOCOLOR": "1",
+    "ANSIBLE_HOST_KEY_CHECKING": "0",
+    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+}
+ENV.pop("LIBVIRT_DEFAULT_URI", None)
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def guest_tool(*args: str) -> str:
+    proc = subprocess.run([*GUEST_TOOL, *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"guest.py {' '.join(args)}: {proc.stderr}"
+    return proc.stdout
+
+
+def virsh(*args: str, check: bool = True) -> str:
+    proc = subprocess.run(["virsh", "-q", "-c", URI, *args], capture_output=True, text=True, check=False)
+    if check:
+        assert proc.returncode == 0, f"virsh {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+def domstate(name: str) -> str:
+    """virsh's own view, e.g. 'running', 'shut off', 'paused'."""
+    return virsh("domstate", name)
+
+
+class Adhoc:
+    """One `ansible localhost -m virtops.libvirt.virt_power` run."""
+
+    def __init__(self, args: dict, check: bool = False) -> None:
+        arg_string = " ".join(f"{key}={json.dumps(value) if isinstance(value, list) else value}"
+                              for key, value in args.items())
+        cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", arg_string,
+               "-e", f"ansible_python_interpreter={sys.executable}"]
+        if check:
+            cmd.append("--check")
+        started = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
+        self.wall = time.monotonic() - started
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        status, _, body = proc.stdout.partition(" => ")
+        self.status = status.rpartition("| ")[2]  # SUCCESS, CHANGED or FAILED!
+        assert body, f"no module result in: {self.output}"
+        self.result = json.loads(body)
+
+    def __getitem__(self, key):
+        return self.result[key]
+
+    @property
+    def failed(self) -> bool:
+        return self.rc != 0 and self.status == "FAILED!"
+
+
+def playbook(tasks: list[dict], tmp_path: Path) -> list[dict]:
+    """Run tasks in one play on localhost; return each task's registered result."""
+    registered = []
+    for index, task in enumerate(tasks):
+        registered.append({**task, "register": f"result_{index}"})
+    out = tmp_path / "results.json"
+    collect = "[" + ", ".join(f"result_{i}" for i in range(len(tasks))) + "]"
+    play = [{
+        "name": "Integration test play",
+        "hosts": "localhost",
+        "gather_facts": False,
+        "vars": {"ansible_python_interpreter": sys.executable},
+        "tasks": [*registered, {
+            "name": "Save the results",
+            "ansible.builtin.copy": {"content": "{{ " + collect + " | to_json }}", "dest": str(out), "mode": "0644"},
+        }],
+    }]
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    proc = subprocess.run(["ansible-playbook", str(path)], capture_output=True, text=True, env=ENV,
+                          check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+class Guests:
+    """Makes test guests and puts them into a starting state with virsh."""
+
+    def __init__(self) -> None:
+        self.prefix = f"it-{uuid.uuid4().hex[:6]}-"
+        self.count = 0
+
+    def define(self, variant: str = "normal") -> str:
+        self.count += 1
+        name = f"{self.prefix}{self.count}"
+        guest_tool("define", name, "--variant", variant)
+        return name
+
+    def booted(self, variant: str = "normal") -> str:
+        """A running guest that is ready to hear the ACPI power button."""
+        name = self.define(variant)
+        virsh("start", name)
+        self.wait_ready(name)
+        return name
+
+    def wait_ready(self, name: str, count: int = 1) -> None:
+        pattern = "acpid started" if self.variant(name) == "normal" else "booted"
+        guest_tool("wait-log", name, pattern, "--timeout", "60", "--count", str(count))
+
+    def variant(self, name: str) -> str:
+        return "stubborn" if "stubborn" in virsh("dumpxml", name) else "normal"
+
+    def in_state(self, state: str) -> str:
+        """A guest in one of the starting states a QEMU guest can be put in on demand."""
+        if state == "shutoff":
+            return self.define()
+        name = self.booted()
+        if state == "paused":
+            virsh("suspend", name)
+        elif state == "saved":
+            virsh("managedsave", name)
+        return name
+
+    def cleanup(self) -> None:
+        guest_tool("cleanup", "--prefix", self.prefix)
