@@ -147,12 +147,15 @@ class PowerRunner:
             forced=self.forced,
             name=self.name,
             uuid=self.uuid,
-            id=None if self.gone else self._domain_id(),
+            id=self._domain_id(after),
         )
 
-    def _domain_id(self) -> int | None:
+    def _domain_id(self, status: DomainStatus) -> int | None:
+        """The domain's current ID (a domain handle keeps the ID it was looked up with)."""
+        if self.gone or status.state in OFF_STATES:
+            return None
         try:
-            domain_id = self.domain.ID()
+            domain_id = self.conn.lookupByUUIDString(self.uuid).ID()
         except libvirt.libvirtError:
             return None
         return domain_id if domain_id >= 0 else None

@@ -56,7 +56,7 @@ class Adhoc:
     """One `ansible localhost -m virtops.libvirt.virt_power` run."""
 
     def __init__(self, args: dict, check: bool = False) -> None:
-        arg_string = " ".join(f"{key}={json.dumps(value) if isinstance(value, list) else value}"
+        arg_string = " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}"
                               for key, value in args.items())
         cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", arg_string,
                "-e", f"ansible_python_interpreter={sys.executable}"]
