@@ -3,7 +3,9 @@
 # each stage's output, then one summary line. Exits non-zero if any stage failed.
 # Expects `make setup` to have run (the Makefile's `test` target does that).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+# Stage functions run through run_stage ("$@"), which shellcheck cannot follow.
+# shellcheck disable=SC2317
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$ROOT/ansible.cfg" ANSIBLE_COLLECTIONS_PATH="$ROOT/build/collections"
@@ -45,7 +47,7 @@ sanity() {
     pip_version=$(python -c 'import ansible_test._internal.python_requirements as r, inspect, re;
 print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
     mkdir -p ~/.ansible/test/cache
-    cp tests/sanity/get_pip_bootstrap.py ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+    cp tests/sanity/get_pip_bootstrap.py "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
     (cd "$dest" && ansible-test sanity --color no --venv --python 3.11)
 }
 

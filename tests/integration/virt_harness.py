@@ -67,7 +67,7 @@ class Adhoc:
         self.wall = time.monotonic() - started
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
-        status, _, body = proc.stdout.partition(" => ")
+        status, _sep, body = proc.stdout.partition(" => ")
         self.status = status.rpartition("| ")[2]  # SUCCESS, CHANGED or FAILED!
         assert body, f"no module result in: {self.output}"
         self.result = json.loads(body)
