@@ -3,8 +3,6 @@
 # each stage's output, then one summary line. Exits non-zero if any stage failed.
 # Expects `make setup` to have run (the Makefile's `test` target does that).
 set -uo pipefail
-# Stage functions run through run_stage ("$@"), which shellcheck cannot follow.
-# shellcheck disable=SC2317
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 export PATH="$ROOT/.venv/bin:$PATH"
@@ -34,6 +32,8 @@ detail() {  # a short figure from a stage's log: pytest counts and the like
     [ -n "$counts" ] && echo ", $counts"
 }
 
+# Runs through run_stage ("$@"), which shellcheck cannot follow.
+# shellcheck disable=SC2317
 sanity() {
     # ansible-test only runs from .../ansible_collections/<namespace>/<name>/ (a
     # real directory, not a symlink), so check a copy of the tracked files; it
