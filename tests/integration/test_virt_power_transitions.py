@@ -2,10 +2,10 @@
 on demand, through a playbook: check mode predicts, the run acts, a second run
 changes nothing and sends nothing.
 
-Starting states not reachable on demand here: ``in_shutdown`` lasts only
-milliseconds under QEMU, ``crashed`` needs a guest kernel panic with
-on_crash=preserve, and ``pmsuspended`` needs a guest agent; their rows of the
-table are checked by the unit tests.
+``crashed`` is a guest whose kernel panicked with on_crash=preserve. Starting
+states not reachable on demand here: ``in_shutdown`` lasts only milliseconds
+under QEMU and ``pmsuspended`` needs a guest agent; the unit tests check the
+table's columns for them.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power_transitions
     plan,
 )
 
-STARTS = ("running", "paused", "shutoff", "saved")
+STARTS = ("running", "paused", "shutoff", "saved", "crashed")
 # virsh's name for each state this collection reports.
-VIRSH_STATE = {"running": "running", "paused": "paused", "shutoff": "shut off", "saved": "shut off"}
+VIRSH_STATE = {"running": "running", "paused": "paused", "shutoff": "shut off", "saved": "shut off",
+               "crashed": "crashed"}
 
 
 def task(name: str, state: str, check: bool = False) -> dict:

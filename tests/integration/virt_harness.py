@@ -112,10 +112,10 @@ class Guests:
         self.prefix = f"it-{uuid.uuid4().hex[:6]}-"
         self.count = 0
 
-    def define(self, variant: str = "normal") -> str:
+    def define(self, variant: str = "normal", *options: str) -> str:
         self.count += 1
         name = f"{self.prefix}{self.count}"
-        guest_tool("define", name, "--variant", variant)
+        guest_tool("define", name, "--variant", variant, *options)
         return name
 
     def booted(self, variant: str = "normal") -> str:
@@ -136,11 +136,25 @@ class Guests:
         """A guest in one of the starting states a QEMU guest can be put in on demand."""
         if state == "shutoff":
             return self.define()
+        if state == "crashed":
+            return self.crashed()
         name = self.booted()
         if state == "paused":
             virsh("suspend", name)
         elif state == "saved":
             virsh("managedsave", name)
+        return name
+
+    def crashed(self) -> str:
+        """A guest whose kernel panicked (libvirt: crashed, panicked), and that
+        boots normally next time (its persistent definition no longer crashes)."""
+        name = self.define("normal", "--crash-after", "0.5")
+        virsh("start", name)
+        deadline = time.monotonic() + 60
+        while domstate(name) != "crashed":
+            assert time.monotonic() < deadline, f"{name} did not crash: {domstate(name)}"
+            time.sleep(0.1)
+        guest_tool("define", name, "--variant", "normal")
         return name
 
     def cleanup(self) -> None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the tiny virtops test guest from Debian packages: a cloud kernel and
 # initramfs images holding a static busybox and an /init that loads the
-# virtio/ACPI modules, reports on the serial port and (variant permitting)
-# powers off on the ACPI power button.
+# virtio/ACPI/pvpanic modules, reports on the serial port and (variant
+# permitting) powers off on the ACPI power button.
 #
 # Output: ${VIRTOPS_GUEST_DIR:-/var/lib/virtops/guest}/
 #   vmlinuz  initrd-normal.img  initrd-stubborn.img  initrd-net.img  logs/
@@ -10,8 +10,16 @@
 #   normal    busybox acpid: ACPI power button (PWRF) -> poweroff -f
 #   stubborn  no acpid: ignores the ACPI power button
 #   net       as normal, plus eth0 up and udhcpc (prints the leased address)
+# Per-domain options on the kernel command line (guest.py sets them; the init
+# and the power-button handler read /proc/cmdline):
+#   virtops.shutdown_delay=S  power button -> wait S seconds, then poweroff -f;
+#                             presses during the wait are ignored (default 0)
+#   virtops.crash_after=S     kernel panic (sysrq c) S seconds after "booted";
+#                             with a pvpanic device libvirt sees crashed (panicked)
 # Serial lines (prefix "virtops-guest: "): "booted variant=V", "acpid started",
-#   "acpid disabled", "power button pressed, powering off",
+#   "acpid disabled", "power button pressed, powering off in S s",
+#   "power button pressed again, poweroff already under way",
+#   "crash in S s", "crashing now", "bad virtops.X=V (ignored)",
 #   "dhcp started", "dhcp bound eth0 IP", "module X failed".
 #
 # Cached: a stamp records the kernel version and this script's sha256; a
@@ -26,7 +34,7 @@ CACHE=$OUT/.pkgcache
 STAMP=$OUT/.stamp
 VARIANTS=(normal stubborn net)
 MODULES=(evdev button virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev
-         virtio_pci failover net_failover virtio_net virtio_console)
+         virtio_pci failover net_failover virtio_net virtio_console pvpanic_mmio)
 
 die() { echo "$me: error: $*" >&2; exit 1; }
 
@@ -203,12 +211,25 @@ grep -q ' /dev ' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 mkdir -p /run /tmp /var/log
 say() { echo "virtops-guest: $*" >/dev/ttyS0; }
 VARIANT=$(cat /etc/virtops-variant)
+CRASH_AFTER=$(virtops-arg crash_after)
 for m in $(cat /etc/modules.list); do
   insmod "/lib/modules/virtops/$m.ko" 2>/dev/null || say "module $m failed"
 done
 hostname "virtops-$VARIANT"
 ip link set lo up 2>/dev/null
 say "booted variant=$VARIANT"
+
+if [ -n "$CRASH_AFTER" ]; then
+  # pvpanic (module pvpanic_mmio, ACPI QEMU0001) reports the panic to QEMU;
+  # panic=0 on the command line keeps the kernel from rebooting itself.
+  say "crash in $CRASH_AFTER s"
+  (
+    sleep "$CRASH_AFTER"
+    say "crashing now"
+    echo 1 >/proc/sys/kernel/sysrq
+    echo c >/proc/sysrq-trigger
+  ) &
+fi
 
 case $VARIANT in
   stubborn)
@@ -240,8 +261,35 @@ PWRB power
 EOF
 cat >"$root/etc/acpi/power" <<'EOF'
 #!/bin/sh
-echo "virtops-guest: power button pressed, powering off" >/dev/ttyS0
+# ACPI power button: power off after virtops.shutdown_delay seconds. acpid
+# spawns a handler per event without waiting for it, and callers re-press the
+# button while they wait, so only the first press counts (mkdir is atomic).
+say() { echo "virtops-guest: $*" >/dev/ttyS0; }
+delay=$(virtops-arg shutdown_delay 0)
+if ! mkdir /run/virtops-poweroff 2>/dev/null; then
+  say "power button pressed again, poweroff already under way"
+  exit 0
+fi
+say "power button pressed, powering off in $delay s"
+[ "$delay" = 0 ] || sleep "$delay"
 poweroff -f
+EOF
+
+cat >"$root/bin/virtops-arg" <<'EOF'
+#!/bin/sh
+# virtops-arg NAME [DEFAULT]: the value of virtops.NAME=S on the kernel command
+# line if S is a number of seconds (digits, optional fraction), else DEFAULT.
+val=
+for arg in $(cat /proc/cmdline); do
+  case $arg in "virtops.$1="*) val=${arg#*=} ;; esac
+done
+case $val in
+  '') ;;
+  *[!0-9.]* | .* | *. | *.*.*)
+    echo "virtops-guest: bad virtops.$1=$val (ignored)" >/dev/ttyS0
+    val= ;;
+esac
+echo "${val:-${2:-}}"
 EOF
 
 cat >"$root/usr/share/udhcpc/default.script" <<'EOF'
@@ -265,7 +313,7 @@ case "$1" in
 esac
 exit 0
 EOF
-chmod 0755 "$root/init" "$root/etc/acpi/power" "$root/usr/share/udhcpc/default.script"
+chmod 0755 "$root/init" "$root/etc/acpi/power" "$root/bin/virtops-arg" "$root/usr/share/udhcpc/default.script"
 
 # --- 4. images ---------------------------------------------------------------------
 for v in "${VARIANTS[@]}"; do

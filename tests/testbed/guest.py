@@ -7,6 +7,8 @@ The guest images come from tests/testbed/build_guest.sh.
   guest.py xml NAME [--variant normal|stubborn|net] [--memory-mib 128] [--transient]
   guest.py define NAME [NAME...] [--variant V] [--memory-mib M]
   guest.py create NAME [--variant V] [--transient]   (define+start, or start transient)
+      xml/define/create also take --shutdown-delay S (power button -> off after S s)
+      and --crash-after S (kernel panic S s after boot; libvirt: crashed (panicked))
   guest.py cleanup [--prefix PREFIX] [--remove-logs]
   guest.py list
   guest.py wait-log NAME PATTERN [--timeout 30] [--count N] [--regex]
@@ -40,6 +42,7 @@ VARIANTS = ("normal", "stubborn", "net")
 DEFAULT_URI = os.environ.get("LIBVIRT_DEFAULT_URI") or "qemu:///system"
 DEFAULT_GUEST_DIR = os.environ.get("VIRTOPS_GUEST_DIR") or "/var/lib/virtops/guest"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,62}$")
+SECONDS_RE = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,3})?$")
 VIRSH_TIMEOUT = 120
 
 
@@ -108,12 +111,40 @@ def log_path(guest_dir: str, name: str) -> str:
     return os.path.join(guest_dir, "logs", f"{name}.log")
 
 
-def build_xml(name: str, variant: str, memory_mib: int, guest_dir: str, uuid: str | None = None) -> str:
+def seconds(text: str) -> str:
+    """argparse type: a non-negative number of seconds, normalised ("3.50" -> "3.5")."""
+    if not SECONDS_RE.match(text):
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r} (e.g. 3 or 0.5)")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{int(whole)}.{frac}" if frac else str(int(whole))
+
+
+def guest_desc(variant: str, shutdown_delay: str = "0", crash_after: str | None = None) -> str:
+    extra = "" if shutdown_delay == "0" else f", shutdown delay {shutdown_delay} s"
+    extra += "" if crash_after is None else f", crash after {crash_after} s"
+    return f"variant {variant}{extra}"
+
+
+def build_xml(
+    name: str,
+    variant: str,
+    memory_mib: int,
+    guest_dir: str,
+    uuid: str | None = None,
+    shutdown_delay: str = "0",
+    crash_after: str | None = None,
+) -> str:
+    """Domain XML. shutdown_delay/crash_after are strings as returned by seconds();
+    crash_after=None means no crash (and no pvpanic device)."""
     check_name(name)
     if variant not in VARIANTS:
         raise GuestError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if memory_mib < 64:
         raise GuestError("--memory-mib must be at least 64")
+    for opt, val in (("--shutdown-delay", shutdown_delay), ("--crash-after", crash_after)):
+        if val is not None and (not SECONDS_RE.match(val) or seconds(val) != val):
+            raise GuestError(f"{opt} {val!r} is not a normalised number of seconds")
     dom_type = os.environ.get("VIRTOPS_DOMAIN_TYPE", "qemu")
     if dom_type not in ("qemu", "kvm"):
         raise GuestError(f"VIRTOPS_DOMAIN_TYPE must be 'qemu' or 'kvm', not {dom_type!r}")
@@ -129,11 +160,30 @@ def build_xml(name: str, variant: str, memory_mib: int, guest_dir: str, uuid: st
       <source network='default'/>
       <model type='virtio'/>
     </interface>"""
+    # The kernel command line carries the per-domain behaviour (read by the
+    # guest's init and power-button handler); the marker records it for define.
+    cmdline = f"console=ttyS0 quiet virtops.variant={variant}"
+    marker_attrs = f"variant='{variant}'"
+    if shutdown_delay != "0":
+        cmdline += f" virtops.shutdown_delay={shutdown_delay}"
+        marker_attrs += f" shutdown-delay='{shutdown_delay}'"
+    on_crash = "destroy"
+    panic = ""
+    if crash_after is not None:
+        # panic=0: the kernel must not reboot itself; the pvpanic device tells
+        # QEMU, and on_crash=preserve keeps the domain in crashed (panicked).
+        cmdline += f" virtops.crash_after={crash_after} panic=0"
+        marker_attrs += f" crash-after='{crash_after}'"
+        on_crash = "preserve"
+        panic = """
+    <panic model='isa'>
+      <address type='isa' iobase='0x505'/>
+    </panic>"""
     return f"""<domain type='{dom_type}'>
   <name>{escape(name)}</name>{uuid_xml}
   <description>{DESCRIPTION}</description>
   <metadata>
-    <virtops:testbed xmlns:virtops='{NS}' variant='{variant}'/>
+    <virtops:testbed xmlns:virtops='{NS}' {marker_attrs}/>
   </metadata>
   <memory unit='MiB'>{memory_mib}</memory>
   <vcpu>1</vcpu>
@@ -141,14 +191,14 @@ def build_xml(name: str, variant: str, memory_mib: int, guest_dir: str, uuid: st
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{escape(kernel)}</kernel>
     <initrd>{escape(initrd)}</initrd>
-    <cmdline>console=ttyS0 quiet virtops.variant={variant}</cmdline>
+    <cmdline>{cmdline}</cmdline>
   </os>
   <features>
     <acpi/>
   </features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
+  <on_crash>{on_crash}</on_crash>
   <devices>
     <serial type='file'>
       <source path={quoteattr(log)}/>
@@ -159,7 +209,7 @@ def build_xml(name: str, variant: str, memory_mib: int, guest_dir: str, uuid: st
       <target type='serial' port='0'/>
     </console>{iface}
     <controller type='usb' model='none'/>
-    <memballoon model='none'/>
+    <memballoon model='none'/>{panic}
   </devices>
 </domain>
 """
@@ -180,7 +230,7 @@ def with_xml_file(xml: str, fn):
 
 
 # --------------------------------------------------------------------------- commands
-def define_one(uri: str, name: str, variant: str, memory_mib: int, guest_dir: str) -> str:
+def define_one(uri: str, name: str, variant: str, memory_mib: int, guest_dir: str, shutdown_delay: str = "0", crash_after: str | None = None) -> str:
     check_name(name)
     require_images(guest_dir, variant)
     dom = domain_xml(uri, name, inactive=True)
@@ -192,22 +242,23 @@ def define_one(uri: str, name: str, variant: str, memory_mib: int, guest_dir: st
         uuid = dom.findtext("uuid")
         mem = dom.find("memory")
         same_mem = mem is not None and int(mem.text or 0) == memory_mib * 1024 and mem.get("unit", "KiB") == "KiB"
-        if marker.get("variant") == variant and same_mem and is_persistent(uri, name):
+        same_opts = marker.get("shutdown-delay", "0") == shutdown_delay and marker.get("crash-after") == crash_after
+        if marker.get("variant") == variant and same_mem and same_opts and is_persistent(uri, name):
             return "unchanged"
-    xml = build_xml(name, variant, memory_mib, guest_dir, uuid=uuid)
+    xml = build_xml(name, variant, memory_mib, guest_dir, uuid=uuid, shutdown_delay=shutdown_delay, crash_after=crash_after)
     with_xml_file(xml, lambda path: virsh(uri, "define", path))
     return "redefined" if uuid else "defined"
 
 
 def cmd_xml(a) -> int:
-    sys.stdout.write(build_xml(a.name, a.variant, a.memory_mib, a.guest_dir))
+    sys.stdout.write(build_xml(a.name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after))
     return 0
 
 
 def cmd_define(a) -> int:
     for name in a.names:
-        what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir)
-        print(f"{name}: {what} (variant {a.variant})")
+        what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after)
+        print(f"{name}: {what} ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
     return 0
 
 
@@ -218,16 +269,16 @@ def cmd_create(a) -> int:
     if a.transient:
         if dom is not None:
             raise GuestError(f"domain {name!r} already exists; run 'guest.py cleanup' first")
-        xml = build_xml(name, a.variant, a.memory_mib, a.guest_dir)
+        xml = build_xml(name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after)
         with_xml_file(xml, lambda path: virsh(a.uri, "create", path))
-        print(f"{name}: started transient (variant {a.variant})")
+        print(f"{name}: started transient ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
         return 0
-    what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir)
+    what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after)
     if domain_state(a.uri, name) == "running":
         print(f"{name}: {what}, already running")
     else:
         virsh(a.uri, "start", name)
-        print(f"{name}: {what}, started (variant {a.variant})")
+        print(f"{name}: {what}, started ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
     return 0
 
 
@@ -305,6 +356,20 @@ def parser() -> argparse.ArgumentParser:
     def guest_opts(sp):
         sp.add_argument("--variant", choices=VARIANTS, default="normal")
         sp.add_argument("--memory-mib", type=int, default=128)
+        sp.add_argument(
+            "--shutdown-delay",
+            type=seconds,
+            default="0",
+            metavar="SECONDS",
+            help="power button: wait SECONDS, then power off; presses meanwhile are ignored (default 0)",
+        )
+        sp.add_argument(
+            "--crash-after",
+            type=seconds,
+            default=None,
+            metavar="SECONDS",
+            help="kernel panic SECONDS after boot; libvirt reports crashed (panicked) (default: never)",
+        )
 
     def uri_opt(sp):  # also accept --uri after the sub-command
         sp.add_argument("--uri", default=argparse.SUPPRESS)

@@ -4,6 +4,7 @@ reach, check mode, idempotency and the error paths."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import libvirt
@@ -187,3 +188,18 @@ def test_wait_until_wakes_on_a_lifecycle_event(make_domain):
         assert reached and time.monotonic() - started < 0.5
     finally:
         conn.close()
+
+
+def test_polling_fallback_without_events(conn, make_domain):
+    """Where a driver delivers no events the waiter polls and still notices."""
+    domain = make_domain("vm")
+    domain.create()
+    watch = DomainWatch(conn, domain)
+    watch.close()
+    watch.evented = False  # as when the driver refuses event registration
+    timer = threading.Timer(0.3, domain.destroy)
+    timer.start()
+    started = time.monotonic()
+    reached = wait_until(watch, lambda: domain.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF, timeout=5)
+    timer.join()
+    assert reached and 0.3 <= time.monotonic() - started < 0.6
