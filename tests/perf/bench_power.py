@@ -26,8 +26,11 @@ Before each shutdown the guests are started and waited for until their serial lo
 says ``acpid started`` (they can hear the ACPI power button), so both tools face
 identical guests. The bench guests are removed at the end, also on error.
 
+The guests take ``--shutdown-delay`` seconds (default 2) from the ACPI request to
+powering off, as a real OS does, so a polling loop's cost shows.
+
 Usage: bench_power.py [--reps 3] [--guests 8] [--multi-reps 2] [--noop-runs 7]
-[--poll-delay 1]. Progress goes to stderr, the report to stdout; exit status 0
+[--poll-delay 1] [--shutdown-delay 2]. Progress goes to stderr, the report to stdout; exit status 0
 on success, 1 with a message on failure (for example libvirtd not answering).
 """
 
@@ -535,7 +538,7 @@ def host_facts(listener: StopListener, guest: str, args: argparse.Namespace) -> 
         f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end",
         f"reps: 1 guest x{args.reps} per way, {args.guests} guests x{args.multi_reps} per way,"
         f" no-op x{args.noop_runs} per command (+1 warm-up); medians, [min..max]",
-        f"community.libvirt polling delay: {args.poll_delay:g} s (retries 120)",
+        f"community.libvirt polling delay: {args.poll_delay:g} s (retries 120); guests power off {args.shutdown_delay:g} s after the ACPI request",
     ]
 
 
@@ -563,9 +566,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--multi-reps", type=int, default=2, help="repetitions of the many-guest shutdown, per way (default %(default)s)")
     p.add_argument("--noop-runs", type=int, default=7, help="timed runs of each no-op command (default %(default)s)")
     p.add_argument("--poll-delay", type=float, default=1.0, help="delay of community.libvirt's polling loop (default %(default)s s)")
+    p.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=2.0,
+        help="seconds each guest takes from the ACPI request to powering off, like a real OS (default %(default)s s)",
+    )
     args = p.parse_args(argv)
-    if min(args.reps, args.guests, args.multi_reps, args.noop_runs) < 1 or args.poll_delay <= 0:
-        p.error("counts must be at least 1 and --poll-delay positive")
+    if min(args.reps, args.guests, args.multi_reps, args.noop_runs) < 1 or args.poll_delay <= 0 or args.shutdown_delay < 0:
+        p.error("counts must be at least 1, --poll-delay positive and --shutdown-delay not negative")
     return args
 
 
@@ -585,7 +594,7 @@ MANY_GUESTS = [
 
 def run_bench(args: argparse.Namespace, listener: StopListener, workdir: Path) -> str:
     names = [f"{PREFIX}{i}" for i in range(1, args.guests + 1)]
-    guest_py("define", *names, "--variant", "normal")
+    guest_py("define", *names, "--variant", "normal", "--shutdown-delay", f"{args.shutdown_delay:g}")
     runner = Runner(workdir, args.poll_delay)
     noop = bench_noop(listener.conn, names[0], args.noop_runs)
     one = bench_shutdowns(listener, runner, names[:1], ONE_GUEST, args.reps)
