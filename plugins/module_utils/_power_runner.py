@@ -133,6 +133,10 @@ class PowerRunner:
         else:
             try:
                 self._execute(steps)
+            except VirtOpsError as err:
+                # Whatever failed, say what had already been sent and where the domain is now.
+                err.result = {**self.partial(), **err.result}
+                raise
             finally:
                 if self._watch:
                     self._watch.close()

@@ -203,3 +203,14 @@ def test_polling_fallback_without_events(conn, make_domain):
     reached = wait_until(watch, lambda: domain.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF, timeout=5)
     timer.join()
     assert reached and 0.3 <= time.monotonic() - started < 0.6
+
+
+def test_a_failure_mid_sequence_reports_what_was_already_sent(conn, make_domain):
+    domain = make_domain("vm")
+    domain.create()
+    domain.suspend()
+    # From paused, shutdown resumes first; the test driver then refuses the ACPI flag.
+    with pytest.raises(VirtOpsError) as caught:
+        run(conn, domain, "shutdown", shutdown_mode=["acpi"])
+    assert caught.value.result["actions"] == ["resume"]
+    assert caught.value.result["state"] == "running"
