@@ -53,20 +53,8 @@ fix_kvm_perms() {
   fi
 }
 
-# pid from a pid file if that process is alive and is the named program, else empty
-live_pid() {
-  local file=$1 name=$2 pid
-  [ -s "$file" ] || return 0
-  pid=$(tr -dc '0-9' <"$file")
-  [ -n "$pid" ] || return 0
-  # alive, not a zombie (pid 1 here reaps orphans late), and the right program
-  local stat
-  stat=$(cat "/proc/$pid/stat" 2>/dev/null || true)
-  case $stat in
-    "$pid ($name) Z"*|"$pid ($name) X"*) return 0 ;;
-    "$pid ($name) "*) echo "$pid" ;;
-  esac
-}
+# shellcheck source=tests/testbed/daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
 
 netns_inode() { stat -L -c %i "/run/netns/$NETNS" 2>/dev/null || true; }
 

@@ -24,19 +24,8 @@ done
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-live_pid() {
-  local file=$1 name=$2 pid
-  [ -s "$file" ] || return 0
-  pid=$(tr -dc '0-9' <"$file")
-  [ -n "$pid" ] || return 0
-  # alive, not a zombie (pid 1 here reaps orphans late), and the right program
-  local stat
-  stat=$(cat "/proc/$pid/stat" 2>/dev/null || true)
-  case $stat in
-    "$pid ($name) Z"*|"$pid ($name) X"*) return 0 ;;
-    "$pid ($name) "*) echo "$pid" ;;
-  esac
-}
+# shellcheck source=tests/testbed/daemon_lib.sh
+. "$(dirname "$0")/daemon_lib.sh"
 
 stop_one() {
   local file=$1 name=$2 pid
