@@ -115,7 +115,7 @@ def seconds(text: str) -> str:
     """argparse type: a non-negative number of seconds, normalised ("3.50" -> "3.5")."""
     if not SECONDS_RE.match(text):
         raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r} (e.g. 3 or 0.5)")
-    whole, _, frac = text.partition(".")
+    whole, _dot, frac = text.partition(".")
     frac = frac.rstrip("0")
     return f"{int(whole)}.{frac}" if frac else str(int(whole))
 

@@ -1,0 +1,198 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, virtops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: virt_domain
+short_description: Make a libvirt domain's definition match an XML definition, idempotently
+version_added: 0.1.0
+description:
+  - Compares the desired domain definition O(xml) with libvirt's persistent definition and defines it
+    (with libvirt's validation) only when they differ. One comparison decides C(changed), check mode and C(--diff).
+  - A re-define keeps the domain's identity. Its UUID, and the MAC address of every NIC the XML leaves
+    without one, are carried over, so nothing churns.
+  - Changes to a running domain take effect when it next boots; RV(pending_restart) says so and
+    O(restart=if_pending) power-cycles it gracefully (the same code as M(virtops.libvirt.virt_power)).
+  - O(state=absent) undefines the domain. Disk images are never touched unless O(remove_storage=true),
+    NVRAM and TPM state are kept unless O(remove_nvram) / O(remove_tpm).
+author:
+  - virtops maintainers (@virtops)
+extends_documentation_fragment:
+  - virtops.libvirt.connection
+attributes:
+  check_mode:
+    description: Can run in check mode and return the changed status without modifying the target.
+    support: full
+    details: The same comparison as a real run predicts C(changed) exactly; nothing is defined.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: full
+    details:
+      - A unified diff of the persistent definition before and after, with graphics passwords masked.
+      - In check mode, "after" is the XML that would be defined; libvirt adds its defaults when it is.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
+    support: full
+    details: An unchanged definition is never re-defined, so a no-op run makes no write to libvirt.
+options:
+  name:
+    description:
+      - The domain's name. A C(<name>) in O(xml) must be the same; when O(xml) has none, this one is used.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) defines the domain as O(xml) says; V(absent) undefines it.
+    type: str
+    choices: [present, absent]
+    default: present
+  xml:
+    description:
+      - The domain definition (libvirt domain XML), usually from C(lookup('ansible.builtin.template', 'web1.xml.j2')).
+      - Required with O(state=present).
+      - XML declaring a DTD or entities is refused; nothing is ever read or expanded through the XML.
+    type: str
+  autostart:
+    description:
+      - Whether the domain starts when the host boots. Not changed when not set.
+    type: bool
+  match:
+    description:
+      - How the desired definition is compared with libvirt's.
+      - V(subset) (default) - everything O(xml) says must hold; what libvirt adds by itself (UUID, MAC and
+        device addresses, aliases, controllers it adds, canonical machine names such as V(pc) for
+        C(pc-i440fx-7.2), memory units normalised to KiB, default attribute values) is not a difference.
+      - V(exact) - the definition must be exactly what libvirt makes of O(xml), nothing changed or added since.
+        The fingerprints of what was applied are kept in the domain's C(<metadata>) (namespace
+        C(https://virtops.dev/xmlns/libvirt/1)), so the first run with V(exact) defines the domain once.
+    type: str
+    choices: [subset, exact]
+    default: subset
+  restart:
+    description:
+      - V(never) leaves a running domain whose definition changed running on the old one (see RV(pending_restart)).
+      - V(if_pending) shuts it down gracefully and starts it again when a change is pending.
+    type: str
+    choices: [never, if_pending]
+    default: never
+  restart_timeout:
+    description: Seconds to wait for the graceful shutdown of O(restart=if_pending) before failing.
+    type: float
+    default: 120
+  force:
+    description:
+      - With O(state=absent), power off a running domain before undefining it. Without it, a running domain is an error.
+    type: bool
+    default: false
+  remove_nvram:
+    description: With O(state=absent), also delete the domain's UEFI NVRAM file. It is kept by default.
+    type: bool
+    default: false
+  remove_tpm:
+    description: With O(state=absent), also delete the domain's emulated TPM state. It is kept by default.
+    type: bool
+    default: false
+  remove_storage:
+    description:
+      - With O(state=absent), also delete the domain's disks that are storage volumes libvirt manages (in a storage pool).
+      - Disk files outside any storage pool are never touched.
+    type: bool
+    default: false
+notes:
+  - With O(state=absent), the domain's managed-save image, snapshot metadata and checkpoint metadata are
+    removed as libvirt requires to undefine it; internal snapshots inside disk images stay in the images.
+seealso:
+  - module: virtops.libvirt.virt_power
+  - name: libvirt domain XML format
+    description: Every element of a domain definition.
+    link: https://libvirt.org/formatdomain.html
+"""
+
+EXAMPLES = r"""
+- name: Define web1 from a template kept in git
+  virtops.libvirt.virt_domain:
+    name: web1
+    xml: "{{ lookup('ansible.builtin.template', 'domains/web1.xml.j2') }}"
+    autostart: true
+
+- name: Apply a change and power-cycle the domain if it is running
+  virtops.libvirt.virt_domain:
+    name: web1
+    xml: "{{ lookup('ansible.builtin.template', 'domains/web1.xml.j2') }}"
+    restart: if_pending
+
+- name: Remove a domain, keeping its disks, NVRAM and TPM state
+  virtops.libvirt.virt_domain:
+    name: old1
+    state: absent
+    force: true
+
+- name: Remove a scratch domain and the volumes libvirt manages for it
+  virtops.libvirt.virt_domain:
+    name: scratch1
+    state: absent
+    force: true
+    remove_storage: true
+    remove_nvram: true
+    remove_tpm: true
+"""
+
+RETURN = r"""
+uuid:
+  description: The domain's UUID (absent when the domain does not exist).
+  returned: when the domain exists or was defined
+  type: str
+  sample: 8c1e3b7e-2a4f-4a55-9a1c-3f0f6f1b2d11
+definition:
+  description:
+    - The persistent definition after the run, with graphics passwords masked.
+    - In check mode, when a change is predicted, the XML that would be defined.
+  returned: with O(state=present)
+  type: str
+differences:
+  description: Why the definition is (or would be) defined, one line per difference found.
+  returned: with O(state=present)
+  type: list
+  elements: str
+  sample: ["/domain/memory: want '2097152', have '1048576'"]
+pending_restart:
+  description: Whether the domain runs on an older definition than its persistent one.
+  returned: with O(state=present)
+  type: bool
+restarted:
+  description: Whether the domain was (in check mode, would be) power-cycled by O(restart=if_pending).
+  returned: with O(state=present)
+  type: bool
+undefine_flags:
+  description:
+    - The libvirt undefine flags used (in check mode, that would be used), by name; for example V(managed_save),
+      V(snapshots_metadata), V(keep_nvram), V(keep_tpm), or V(nvram) / V(tpm) when asked to remove them.
+  returned: when O(state=absent) removed a persistent domain
+  type: list
+  elements: str
+  sample: [keep_nvram, managed_save]
+removed_volumes:
+  description: Paths of the storage volumes deleted (in check mode, that would be deleted) with O(remove_storage=true).
+  returned: when O(state=absent) removed a domain
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain_module import (
+    ARGUMENT_RULES,
+    ARGUMENT_SPEC,
+    run,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **ARGUMENT_RULES)
+    run(module)
+
+
+if __name__ == "__main__":
+    main()
