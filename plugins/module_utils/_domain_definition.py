@@ -52,8 +52,11 @@ def pending_restart(domain) -> bool:
     """Whether an active domain's persistent definition differs from the running one."""
     if not domain.isActive() or not domain.isPersistent():
         return False
-    persistent = dxml.parse_domain(persistent_xml(domain), "libvirt's persistent definition")
-    live = dxml.parse_domain(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE), "libvirt's live definition")
+    # MIGRATABLE formats both without the devices libvirt adds implicitly and with
+    # the CPU as defined, not as expanded when the domain started.
+    migratable = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
+    persistent = dxml.parse_domain(domain.XMLDesc(migratable | libvirt.VIR_DOMAIN_XML_INACTIVE), "libvirt's definition")
+    live = dxml.parse_domain(domain.XMLDesc(migratable), "libvirt's live definition")
     return bool(dxml.differences(dxml.without_applied(persistent), live)
                 or dxml.differences(dxml.runtime_free(live), persistent))
 
@@ -149,7 +152,7 @@ class DomainDefinition:
         except libvirt.libvirtError as err:
             raise VirtOpsError(
                 f"libvirt refused the definition of domain '{self.name}' at URI '{self.uri}': {error_text(err)}",
-                **self.result) from err
+                **{**self.result, "changed": False}) from err
 
     def pending(self, domain, found: list[str]) -> bool:
         if self.request.check_mode and found:

@@ -80,11 +80,19 @@ class Adhoc:
         return self.rc != 0 and self.status == "FAILED!"
 
 
-def playbook(tasks: list[dict], tmp_path: Path) -> list[dict]:
-    """Run tasks in one play on localhost; return each task's registered result."""
+def playbook(tasks: list[dict], tmp_path: Path, diff: bool = False) -> list[dict]:
+    """Run tasks in one play on localhost; return each task's registered result.
+
+    A task holding ``expect_failure: true`` runs in a block whose rescue lets the
+    play go on; its result is the failure (``failed``, ``msg``, ...).
+    """
     registered = []
     for index, task in enumerate(tasks):
-        registered.append({**task, "register": f"result_{index}"})
+        task = {**task, "register": f"result_{index}"}
+        if task.pop("expect_failure", False):
+            task = {"name": f"Expected to fail: {task['name']}", "block": [task],
+                    "rescue": [{"name": "Failed as expected", "ansible.builtin.debug": {"msg": "failed"}}]}
+        registered.append(task)
     out = tmp_path / "results.json"
     collect = "[" + ", ".join(f"result_{i}" for i in range(len(tasks))) + "]"
     play = [{
@@ -99,8 +107,8 @@ def playbook(tasks: list[dict], tmp_path: Path) -> list[dict]:
     }]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
-    proc = subprocess.run(["ansible-playbook", str(path)], capture_output=True, text=True, env=ENV,
-                          check=False, cwd=ROOT)
+    cmd = ["ansible-playbook", str(path), *(["--diff"] if diff else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(out.read_text())
 
