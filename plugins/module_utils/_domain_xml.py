@@ -120,12 +120,30 @@ def _compare(desired, current, path: str, found: list[str]) -> None:
         if match is not None:
             used.add(match)
             continue
+        if _libvirt_drops(child):
+            continue
         child_path = f"{path}/{_local(child.tag)}"
         same_tag = [c for position, c in enumerate(have) if position not in used and c.tag == child.tag]
         if len(same_tag) == 1:  # one candidate: say exactly what differs in it
             _compare(child, same_tag[0], child_path, found)
         else:
             found.append(f"{child_path}[{index + 1}]: {_describe(child)} is not in the current definition as written")
+
+
+_QEMU_CHANNEL_DIR = "/var/lib/libvirt/qemu/channel/target/"
+
+
+def _libvirt_drops(element) -> bool:
+    """Elements libvirt accepts but does not keep in the persistent definition."""
+    parent = element.getparent()
+    if parent is None:
+        return False
+    if parent.tag == "metadata":
+        return not element.tag.startswith("{")  # metadata is kept only in a namespace of its own
+    # libvirt (re)makes a guest channel's socket path in its own directory when the domain starts
+    return (element.tag == "source" and parent.tag == "channel" and parent.get("type") == "unix"
+            and set(element.attrib) <= {"mode", "path"} and element.get("mode") == "bind"
+            and element.get("path", _QEMU_CHANNEL_DIR).startswith(_QEMU_CHANNEL_DIR))
 
 
 def _find_match(child, have: list, used: set[int]) -> int | None:
@@ -169,8 +187,9 @@ def _scalable(element) -> bool:
 
 
 def _scaled(value: str | None, unit: str | None) -> int | None:
+    """The amount in KiB, rounded up as libvirt stores it."""
     try:
-        return int(value) * _UNITS[(unit or "KiB").lower()]
+        return -(-int(value) * _UNITS[(unit or "KiB").lower()] // 1024)
     except (TypeError, ValueError, KeyError):
         return None
 

@@ -19,11 +19,12 @@ def _reset(connection) -> None:
     """The driver's state lives as long as any object holds the connection (a
     traceback can keep a domain object alive), so start every test from scratch."""
     for domain in connection.listAllDomains():
+        persistent = domain.isPersistent()  # a transient domain is gone once destroyed
         if domain.isActive():
             domain.destroy()
         if domain.name() == "test":
             domain.create()
-        elif domain.isPersistent():
+        elif persistent:
             domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
 
 
