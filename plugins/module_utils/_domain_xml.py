@@ -93,7 +93,29 @@ def with_identity(desired, current):
              if mac.get("address", "").lower() not in written]
     for nic, mac in zip([nic for nic in result.iterfind("devices/interface") if nic.find("mac") is None], spare):
         nic.insert(0, etree.Element("mac", address=mac))
+    _carry_generated(result, current)
     return result
+
+
+def _carry_generated(result, current) -> None:
+    """Values libvirt generates anew on every define when left empty: the VM
+    generation ID and Open vSwitch port IDs (matched by NIC MAC address)."""
+    genid, current_genid = result.find("genid"), current.findtext("genid")
+    if genid is not None and not (genid.text or "").strip() and current_genid:
+        genid.text = current_genid
+    port_ids = {nic.find("mac").get("address", "").lower(): nic.find("virtualport/parameters").get("interfaceid")
+                for nic in current.iterfind("devices/interface")
+                if nic.find("mac") is not None and nic.find("virtualport/parameters[@interfaceid]") is not None}
+    for nic in result.iterfind("devices/interface"):
+        mac, port = nic.find("mac"), nic.find("virtualport[@type='openvswitch']")
+        if mac is None or port is None or port.find("parameters[@interfaceid]") is not None:
+            continue
+        interface_id = port_ids.get(mac.get("address", "").lower())
+        if interface_id:
+            parameters = port.find("parameters")
+            if parameters is None:
+                parameters = etree.SubElement(port, "parameters")
+            parameters.set("interfaceid", interface_id)
 
 
 # -- comparison -----------------------------------------------------------------
@@ -139,7 +161,10 @@ def _libvirt_drops(element) -> bool:
     if parent is None:
         return False
     if parent.tag == "metadata":
-        return not element.tag.startswith("{")  # metadata is kept only in a namespace of its own
+        # libvirt keeps one metadata element per namespace (the first), none without a namespace
+        namespace = etree.QName(element).namespace
+        return namespace is None or any(etree.QName(sibling).namespace == namespace
+                                        for sibling in element.itersiblings(preceding=True))
     # libvirt (re)makes a guest channel's socket path in its own directory when the domain starts
     return (element.tag == "source" and parent.tag == "channel" and parent.get("type") == "unix"
             and set(element.attrib) <= {"mode", "path"} and element.get("mode") == "bind"

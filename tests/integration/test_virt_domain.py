@@ -4,6 +4,7 @@ restarts, what undefine keeps, and hostile or invalid XML changing nothing."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -115,6 +116,7 @@ def test_absent_keeps_nvram_tpm_and_disks_unless_asked(name, tmp_path, remove):
     assert os.path.exists(nvram) != remove
     assert os.path.exists(tpm_state) != remove
     assert os.path.exists(disk)  # not a storage volume libvirt manages: never touched
+    shutil.rmtree(tpm_state, ignore_errors=True)  # the state this test made and libvirt rightly kept
 
 
 def test_remove_storage_deletes_only_managed_volumes(name, tmp_path):

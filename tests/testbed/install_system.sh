@@ -12,6 +12,8 @@ PACKAGES=(
   tini
   # used by build_guest.sh: depmod, module decompression, sha256sum
   kmod xz-utils zstd coreutils
+  # tests/corpus: UEFI firmware (OVMF) and the emulated TPM that libvirt needs at define time
+  ovmf swtpm swtpm-tools
 )
 
 die() { echo "install_system.sh: error: $*" >&2; exit 1; }
