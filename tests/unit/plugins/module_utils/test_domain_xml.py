@@ -110,3 +110,14 @@ def test_exact_records_what_was_applied():
     assert dxml.exact_differences(desired, changed_elsewhere) == ["the definition was changed since it was applied"]
     other = parse(DESIRED.replace("<vcpu>2</vcpu>", "<vcpu>3</vcpu>"))
     assert "the desired definition differs from the one last applied" in dxml.exact_differences(other, applied)
+
+
+def test_generated_ids_are_carried_over():
+    current = parse(CANONICAL.replace("<name>web1</name>", "<name>web1</name><genid>43dc0cf8-809b-4adb-9bea-a9abb5f3d90d</genid>")
+                    .replace("<model type='virtio'/></interface>", "<model type='virtio'/><virtualport type='openvswitch'>"
+                             "<parameters interfaceid='09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f'/></virtualport></interface>"))
+    desired = parse(DESIRED.replace("<name>web1</name>", "<name>web1</name><genid/>")
+                    .replace("<model type='virtio'/></interface>", "<model type='virtio'/><virtualport type='openvswitch'/></interface>"))
+    carried = dxml.with_identity(desired, current)
+    assert carried.findtext("genid") == "43dc0cf8-809b-4adb-9bea-a9abb5f3d90d"
+    assert carried.find("devices/interface/virtualport/parameters").get("interfaceid") == "09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f"
