@@ -194,7 +194,7 @@ class DomainDefinition:
         volumes = self.managed_volumes(domain) if self.request.remove_storage else []
         persistent = call(self.name, "read whether it is persistent", domain.isPersistent)
         flags = call(self.name, "read what it holds", self.undefine_flags, domain) if persistent else {}
-        self.result.update(changed=True, removed_volumes=[path for path, _ in volumes], undefine_flags=sorted(flags))
+        self.result.update(changed=True, removed_volumes=[path for path, _volume in volumes], undefine_flags=sorted(flags))
         if self.request.check_mode:
             return
         if active:
