@@ -49,6 +49,7 @@ test: setup
 
 bench: setup
 	python tests/perf/bench_power.py
+	python tests/perf/bench_domain.py
 
 # Single stages, for development (they assume `make setup` ran).
 lint unit sanity integration molecule:
