@@ -1,0 +1,320 @@
+# Copyright: (c) 2026, virtops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# An Ansible plugin puts DOCUMENTATION and EXAMPLES before its imports:
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: libvirt
+short_description: Inventory of the domains of one or more libvirt hypervisors
+version_added: 0.1.0
+description:
+  - Makes every domain (virtual machine) of one or more libvirt hypervisors an inventory host, with its
+    state, size, tags and IP addresses as C(libvirt_*) host variables, and groups by state, hypervisor and tag.
+  - Reads from a configuration file whose name ends in C(.libvirt.yml) or C(.libvirt.yaml).
+  - "The host name is the domain name. A domain name found on more than one hypervisor becomes
+    C(<name>@<label>) on every one of them (for example C(web@kvm1) and C(web@kvm2)), whatever the order
+    of O(uris); the label of a hypervisor is the host part of its URI (C(localhost) for a local URI) unless
+    O(uris) names it. The rule counts every domain of every hypervisor that answered, before
+    O(include_names), O(exclude_names) and O(states), so a host name does not change with a filter or a state."
+  - "Host variables: C(libvirt_uri), C(libvirt_hypervisor) (the label), C(libvirt_name), C(libvirt_uuid),
+    C(libvirt_id) (null when shut off), C(libvirt_state) (V(running), V(paused), V(in_shutdown), V(shutoff),
+    V(saved) - shut off with a managed-save image -, V(crashed), V(pmsuspended)), C(libvirt_state_reason)
+    (as C(virsh domstate --reason) names it), C(libvirt_persistent), C(libvirt_autostart), C(libvirt_vcpus),
+    C(libvirt_memory_mib), C(libvirt_ips) (IPv4 first, without loopback and link-local addresses) and, with
+    O(read_tags), C(libvirt_tags)."
+  - "Groups: C(libvirt_<state>) (for example C(libvirt_running), C(libvirt_shutoff)),
+    C(libvirt_hypervisor_<label>) and, with O(read_tags), C(tag_<tag>); group names are sanitised as Ansible
+    does (C(kvm1.example.com) gives C(libvirt_hypervisor_kvm1_example_com))."
+  - Every text that comes from a hypervisor (domain names, tags, reasons) is marked unsafe, so a
+    C({{ }}) in a domain name or tag is never templated.
+  - "Reads in bulk: the state, size and flags of all the domains of a hypervisor cost a constant number of
+    libvirt calls (one statistics call and three filtered listings), whatever the number of domains.
+    Per-domain calls are made only for what is asked: O(read_tags) (one small metadata read per domain) and
+    O(ip_sources) (one call per source tried, for active domains only), in a pool of O(max_workers) threads.
+    Drivers whose statistics lack vCPUs and memory (libvirt's C(test) driver; QEMU has them) cost one more
+    call per domain."
+  - Nothing is ever changed on a hypervisor, and C(ansible_connection) is left alone.
+author:
+  - virtops maintainers (@virtops)
+requirements:
+  - libvirt-python
+  - lxml (for O(read_tags))
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: Marks the file as a configuration file of this plugin.
+    type: str
+    required: true
+    choices: [virtops.libvirt.libvirt]
+  uris:
+    description:
+      - The hypervisors to read, in the order their warnings are shown. Each entry is a libvirt URI, or a
+        dict with the key C(uri) and an optional C(name), the label of that hypervisor in host names
+        and group names (without C(@)).
+      - Without a C(name), the label is the host part of the URI (V(kvm1.example.com) for
+        V(qemu+ssh://root@kvm1.example.com/system)), or V(localhost) for a local URI such as
+        V(qemu:///system). Two entries with the same label are an error; name one of them.
+      - When not set, O(uri) is read. Setting both in the configuration file is an error.
+    type: list
+    elements: raw
+  uri:
+    description:
+      - The only hypervisor to read, when O(uris) is not set.
+    type: str
+    default: qemu:///system
+    env:
+      - name: LIBVIRT_DEFAULT_URI
+  include_names:
+    description:
+      - Only the domains whose name matches one of these shell-style patterns (C(fnmatch), case-sensitive,
+        for example V(web-*)). An empty list includes every domain.
+    type: list
+    elements: str
+    default: []
+  exclude_names:
+    description:
+      - Leave out the domains whose name matches one of these shell-style patterns. Applied after
+        O(include_names).
+    type: list
+    elements: str
+    default: []
+  states:
+    description:
+      - Only the domains in one of these states. An empty list includes every state.
+      - V(saved) is a shut-off domain holding a managed-save image; V(shutoff) does not include it.
+    type: list
+    elements: str
+    choices: [running, paused, in_shutdown, shutoff, saved, crashed, pmsuspended]
+    default: []
+  read_tags:
+    description:
+      - Read each domain's tags into C(libvirt_tags) and add it to one C(tag_<tag>) group per tag.
+      - Tags are kept in the domain's persistent definition (the live one for a transient domain), in
+        C(<metadata>), in the collection's namespace C(https://virtops.dev/xmlns/libvirt/1), as
+        M(virtops.libvirt.virt_domain) writes them and M(virtops.libvirt.virt_domain_info) reports them.
+      - Costs one small metadata read per domain kept by the filters; that is why it is off by default.
+    type: bool
+    default: false
+  ip_sources:
+    description:
+      - Where to look for the IP addresses of an active domain, in order; the first source that knows
+        any address gives C(libvirt_ips). Shut-off domains have none, and cost no call.
+      - V(lease) asks libvirt for the DHCP leases of its own networks (no guest agent needed).
+        V(agent) asks the QEMU guest agent (running domains only; it needs a read-write connection, so
+        with it the plugin connects read-write, otherwise read-only). V(arp) reads the host's ARP table.
+      - A source that fails for a domain is skipped without a warning (C(-vvv) shows a summary). An
+        empty list reads no address.
+    type: list
+    elements: str
+    choices: [lease, agent, arp]
+    default: [lease]
+  set_ansible_host:
+    description:
+      - Set C(ansible_host) to the first address of C(libvirt_ips), when there is one.
+      - A value already set for that host by an earlier inventory source is kept, and O(compose), as
+        well as C(host_vars) files, override this one.
+    type: bool
+    default: true
+  max_workers:
+    description:
+      - How many threads make the per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor at once.
+    type: int
+    default: 8
+    env:
+      - name: VIRTOPS_LIBVIRT_INVENTORY_MAX_WORKERS
+    ini:
+      - section: virtops_libvirt_inventory
+        key: max_workers
+  strict_uris:
+    description:
+      - What to do when a hypervisor cannot be reached or refuses to list its domains. By default, one
+        warning names it and the rest of the inventory loads. With V(true), the inventory source fails
+        with an error naming the URI.
+    type: bool
+    default: false
+notes:
+  - "With O(cache), the data read from the hypervisors is kept under a key made from the path of the
+    configuration file; while it is valid, the hypervisors are not contacted at all. After changing the
+    configuration, refresh it (C(ansible-inventory --flush-cache) or C(meta: refresh_inventory)). Nothing
+    is cached when a hypervisor could not be read."
+  - A domain that disappears while it is being read is left out.
+seealso:
+  - module: virtops.libvirt.virt_domain_info
+  - name: Connection URIs
+    description: The libvirt URIs of each driver, local and remote.
+    link: https://libvirt.org/uri.html
+"""
+
+EXAMPLES = r"""
+# file: local.libvirt.yml - every domain of this host
+plugin: virtops.libvirt.libvirt
+uri: qemu:///system
+---
+# file: fleet.libvirt.yml - three hypervisors, tags, and addresses from the guest agent when
+# there is no DHCP lease; 'web' on kvm1 and kvm2 becomes web@kvm1 and web@kvm2.
+plugin: virtops.libvirt.libvirt
+uris:
+  - qemu+ssh://root@kvm1.example.com/system
+  - qemu+ssh://root@kvm2.example.com/system
+  - uri: qemu:///system
+    name: controller
+read_tags: true
+ip_sources: [lease, agent]
+exclude_names: ['*-template']
+keyed_groups:
+  - key: libvirt_autostart
+    prefix: autostart
+compose:
+  ansible_user: "'debian'"
+groups:
+  big: libvirt_memory_mib >= 8192
+---
+# file: running.libvirt.yml - running domains only, cached for 10 minutes
+plugin: virtops.libvirt.libvirt
+uri: qemu:///system
+states: [running]
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: ~/.cache/virtops-inventory
+cache_timeout: 600
+"""
+
+import time
+from typing import Any
+
+from ansible.errors import AnsibleParserError
+from ansible.module_utils.basic import missing_required_lib
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names import (
+    Hypervisor,
+    host_names,
+    hypervisors,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import (
+    ReadRequest,
+    read_hypervisor,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
+
+_FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "tags")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    """The domains of libvirt hypervisors as inventory hosts."""
+
+    NAME = "virtops.libvirt.libvirt"
+
+    def __init__(self) -> None:
+        super().__init__()
+        # libvirt calls per URI, by function name, from the last read (not from a cache).
+        self.libvirt_calls: dict[str, dict[str, int]] = {}
+
+    def verify_file(self, path) -> bool:
+        return super().verify_file(path) and str(path).endswith((".libvirt.yml", ".libvirt.yaml"))
+
+    def parse(self, inventory, loader, path, cache=True) -> None:
+        super().parse(inventory, loader, path, cache)
+        config = self._read_config_data(path)
+        if LIBVIRT_IMPORT_ERROR is not None:
+            raise AnsibleParserError(missing_required_lib("libvirt-python", url="https://pypi.org/project/libvirt-python/"))
+        try:
+            targets = hypervisors(self._uri_entries(config))
+        except VirtOpsError as err:
+            raise AnsibleParserError(f"{path}: {err.msg}") from err
+        self._populate(self._snapshots(path, targets, self._request(), cache))
+
+    # -- options ------------------------------------------------------------------------
+    def _uri_entries(self, config) -> list[Any]:
+        if "uris" in config and "uri" in config:
+            raise VirtOpsError("Set either option uri or option uris, not both.")
+        uris = self.get_option("uris")
+        return list(uris) if uris else [self.get_option("uri")]
+
+    def _request(self) -> ReadRequest:
+        max_workers = self.get_option("max_workers")
+        if max_workers < 1:
+            raise AnsibleParserError(f"Option max_workers must be at least 1, not {max_workers}.")
+        return ReadRequest(
+            include_names=tuple(self.get_option("include_names")),
+            exclude_names=tuple(self.get_option("exclude_names")),
+            states=tuple(self.get_option("states")),
+            read_tags=self.get_option("read_tags"),
+            ip_sources=tuple(self.get_option("ip_sources")),
+            max_workers=max_workers,
+        )
+
+    # -- reading, or the cache ---------------------------------------------------------------
+    def _snapshots(self, path: str, targets: list[Hypervisor], request: ReadRequest, cache: bool) -> list[dict[str, Any]]:
+        """What each hypervisor holds: from the cache when it is on, valid and not
+        being refreshed, else read (and then cached when every hypervisor answered)."""
+        key = self.get_cache_key(path)
+        if self.get_option("cache") and cache:
+            try:
+                return self._cache[key]
+            except KeyError:
+                pass
+        snapshots, complete = self._read(targets, request)
+        if self.get_option("cache") and complete:
+            self._cache[key] = snapshots
+        return snapshots
+
+    def _read(self, targets: list[Hypervisor], request: ReadRequest) -> tuple[list[dict[str, Any]], bool]:
+        self.libvirt_calls = {}
+        snapshots = []
+        for target in targets:
+            started = time.monotonic()
+            try:
+                data, calls = read_hypervisor(target.uri, request, self._log)
+            except VirtOpsError as err:
+                if self.get_option("strict_uris"):
+                    raise AnsibleParserError(err.msg) from err
+                self.display.warning(f"{self.NAME}: skipped hypervisor '{target.label}': {err.msg}")
+                continue
+            self.libvirt_calls[target.uri] = dict(calls.counts)
+            self._log(
+                f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
+                f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))} in {time.monotonic() - started:.2f}s")
+            snapshots.append({"uri": target.uri, "label": target.label, **data})
+        return snapshots, len(snapshots) == len(targets)
+
+    def _log(self, message: str) -> None:
+        self.display.vvv(f"{self.NAME}: {message}")
+
+    # -- the inventory ---------------------------------------------------------------------
+    def _populate(self, snapshots: list[dict[str, Any]]) -> None:
+        names = host_names({snapshot["label"]: snapshot["names"] for snapshot in snapshots})
+        for snapshot in snapshots:
+            for domain in snapshot["domains"]:
+                self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain)
+
+    def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any]) -> None:
+        host = wrap_var(name)  # hypervisor text is never templated, host names included
+        variables = wrap_var({
+            "libvirt_uri": snapshot["uri"],
+            "libvirt_hypervisor": snapshot["label"],
+            **{f"libvirt_{fact}": domain[fact] for fact in _FACTS if fact in domain},
+        })
+        known = self.inventory.hosts.get(host)
+        keep_address = known is not None and "ansible_host" in known.vars
+        self.inventory.add_host(host)
+        for variable, value in variables.items():
+            self.inventory.set_variable(host, variable, value)
+        if self.get_option("set_ansible_host") and domain["ips"] and not keep_address:
+            self.inventory.set_variable(host, "ansible_host", variables["libvirt_ips"][0])
+
+        groups = [f"libvirt_{domain['state']}", f"libvirt_hypervisor_{snapshot['label']}"]
+        groups += [f"tag_{tag}" for tag in domain.get("tags", ())]
+        for group in groups:
+            self.inventory.add_child(self.inventory.add_group(self._sanitize_group_name(group)), host)
+
+        strict = self.get_option("strict")
+        hostvars = self.inventory.hosts[host].get_vars()
+        self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

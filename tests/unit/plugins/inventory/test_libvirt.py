@@ -1,0 +1,435 @@
+"""The inventory plugin virtops.libvirt.libvirt on libvirt's in-process test driver,
+driven as Ansible drives it: in-process through InventoryManager (or the plugin
+itself, to see its errors and call counts), and as `ansible-inventory` /
+`ansible-playbook` for what a user sees."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+
+import libvirt
+import pytest
+import yaml
+from ansible.errors import AnsibleError, AnsibleParserError
+from ansible.plugins.loader import inventory_loader
+from ansible.utils.display import Display
+from inventory_harness import (
+    VIRTOPS_NS,
+    CallRecorder,
+    Domain,
+    fleet,
+    group_hosts,
+    host_vars,
+    inventory_json,
+    load_inventory,
+    parse_with_plugin,
+    unwrap,
+    write_config,
+    write_fleet,
+)
+
+# A local URI that cannot be reached (no such socket): no daemon, no network.
+UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
+EVIL_NAME = "evil-{{ 7*7 }}"
+EVIL_TAG = "{{ lookup('env','VIRTOPS_PROBE') }}"
+
+
+@pytest.fixture
+def warnings(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(Display, "warning", lambda _self, msg, *_args, **_kwargs: shown.append(msg))
+    return shown
+
+
+@pytest.fixture
+def verbose(monkeypatch) -> list[str]:
+    shown: list[str] = []
+    monkeypatch.setattr(Display, "vvv", lambda _self, msg, *_args, **_kwargs: shown.append(msg))
+    return shown
+
+
+def libvirt_facts(variables: dict) -> dict:
+    return {key: value for key, value in variables.items() if key.startswith("libvirt_") or key == "ansible_host"}
+
+
+# -- configuration --------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "wanted"), [
+    ("lab.libvirt.yml", True), ("lab.libvirt.yaml", True),
+    ("libvirt.yml", False), ("lab.yml", False), ("lab.libvirt.yml.orig", False), ("lab.libvirt.json", False),
+])
+def test_the_plugin_wants_files_ending_in_libvirt_yml(tmp_path, name, wanted):
+    path = tmp_path / name
+    path.write_text("plugin: virtops.libvirt.libvirt\n")
+    assert inventory_loader.get("virtops.libvirt.libvirt").verify_file(str(path)) is wanted
+
+
+def test_without_uris_the_uri_comes_from_libvirt_default_uri(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", uri)
+    inventory = load_inventory(write_config(tmp_path))
+    assert host_vars(inventory, "web1")["libvirt_uri"] == uri
+
+
+def test_uri_and_uris_together_are_an_error(tmp_path):
+    config = write_config(tmp_path, uri="test:///default", uris=["test:///default"])
+    with pytest.raises(AnsibleParserError, match="Set either option uri or option uris, not both"):
+        parse_with_plugin(config)
+
+
+def test_two_uris_with_the_same_label_are_an_error_naming_both(tmp_path):
+    one = write_fleet(tmp_path / "one.xml", [Domain("a")])
+    two = write_fleet(tmp_path / "two.xml", [Domain("b")])
+    with pytest.raises(AnsibleParserError, match=f"'{re.escape(one)}' and '{re.escape(two)}' both have the hypervisor "
+                                                 "label 'localhost'.*name: <label>"):
+        parse_with_plugin(write_config(tmp_path, uris=[one, two]))
+
+
+def test_max_workers_must_be_positive(tmp_path):
+    with pytest.raises(AnsibleParserError, match="max_workers must be at least 1"):
+        parse_with_plugin(write_config(tmp_path, uri="test:///default", max_workers=0))
+
+
+# -- host variables and groups ----------------------------------------------------------------
+def test_host_variables_and_groups_of_a_fleet(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [
+        Domain("web1", tags=("web", " prod ", ""), vcpus=2, memory_mib=1024),
+        Domain("db1", state="shutoff", memory_mib=2048),
+        Domain("old", state="saved"),
+        Domain("frozen", state="paused", network=None),
+        Domain("scratch", transient=True, tags=("web",)),
+        Domain("bare"),
+    ])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
+
+    web1 = libvirt_facts(host_vars(inventory, "web1"))
+    uuid, address = web1.pop("libvirt_uuid"), web1.pop("ansible_host")
+    assert web1 == {
+        "libvirt_uri": uri, "libvirt_hypervisor": "localhost", "libvirt_name": "web1", "libvirt_id": 1,
+        "libvirt_state": "running", "libvirt_state_reason": "unknown", "libvirt_persistent": True,
+        "libvirt_autostart": False, "libvirt_vcpus": 2, "libvirt_memory_mib": 1024,
+        "libvirt_ips": [address], "libvirt_tags": ["web", "prod"],
+    }
+    assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
+    assert ipaddress.ip_address(address) in ipaddress.ip_network("192.168.122.0/24")
+
+    db1 = libvirt_facts(host_vars(inventory, "db1"))
+    assert (db1["libvirt_state"], db1["libvirt_id"], db1["libvirt_ips"], db1["libvirt_memory_mib"]) == ("shutoff", None, [], 2048)
+    assert "ansible_host" not in db1
+    assert host_vars(inventory, "old")["libvirt_state"] == "saved"
+    assert host_vars(inventory, "frozen")["libvirt_ips"] == []  # paused, no NIC
+    assert host_vars(inventory, "scratch")["libvirt_persistent"] is False
+    assert host_vars(inventory, "bare")["libvirt_tags"] == []
+
+    assert group_hosts(inventory, "libvirt_running") == {"web1", "scratch", "bare"}
+    assert group_hosts(inventory, "libvirt_shutoff") == {"db1"}
+    assert group_hosts(inventory, "libvirt_saved") == {"old"}
+    assert group_hosts(inventory, "libvirt_paused") == {"frozen"}
+    assert group_hosts(inventory, "libvirt_hypervisor_localhost") == {"web1", "db1", "old", "frozen", "scratch", "bare"}
+    assert group_hosts(inventory, "tag_web") == {"web1", "scratch"}
+    assert group_hosts(inventory, "tag_prod") == {"web1"}
+
+
+def test_every_state_has_its_group(tmp_path):
+    states = ("running", "paused", "in_shutdown", "shutoff", "saved", "crashed", "pmsuspended")
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(f"vm-{state}", state=state) for state in states])
+    inventory = load_inventory(write_config(tmp_path, uri=uri))
+    for state in states:
+        assert group_hosts(inventory, f"libvirt_{state}") == {f"vm-{state}"}
+
+
+def test_without_read_tags_no_tag_is_read(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1", tags=("web",))])
+    recorder = CallRecorder().install(monkeypatch)
+    inventory = load_inventory(write_config(tmp_path, uri=uri))
+    assert "libvirt_tags" not in host_vars(inventory, "web1")
+    assert "tag_web" not in inventory.groups
+    assert recorder.calls["metadata"] == 0
+
+
+def test_persistent_and_autostart_come_from_the_listings(conn, make_domain, tmp_path):
+    make_domain("alpha").setAutostart(1)
+    tagged = conn.defineXML(f"""<domain type='test'><name>tagged</name><memory unit='MiB'>64</memory>
+      <os><type>hvm</type></os><metadata><t:tags xmlns:t='{VIRTOPS_NS}'><t:tag>db</t:tag></t:tags></metadata></domain>""")
+    tagged.create()
+    scratch = make_domain("scratch", transient=True)
+    try:
+        inventory = load_inventory(write_config(tmp_path, uri="test:///default", read_tags=True))
+    finally:
+        scratch.destroy()
+    alpha, test, scratch_vars = (host_vars(inventory, name) for name in ("alpha", "test", "scratch"))
+    assert (alpha["libvirt_autostart"], alpha["libvirt_persistent"], alpha["libvirt_state"]) == (True, True, "shutoff")
+    assert (test["libvirt_autostart"], test["libvirt_persistent"], test["libvirt_vcpus"], test["libvirt_memory_mib"]) == (False, True, 2, 8192)
+    assert (scratch_vars["libvirt_persistent"], scratch_vars["libvirt_state"]) == (False, "running")
+    assert host_vars(inventory, "tagged")["libvirt_tags"] == ["db"]
+    assert group_hosts(inventory, "tag_db") == {"tagged"}
+
+
+# -- filters -------------------------------------------------------------------------------
+def test_filters_by_name_patterns_and_state(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [
+        Domain("web1"), Domain("web2", state="shutoff"), Domain("web-old"), Domain("db1"), Domain("db2", state="paused"),
+        Domain("db10"), Domain("Web3"), Domain("cache1"),
+    ])
+    recorder = CallRecorder().install(monkeypatch)
+    config = write_config(tmp_path, uri=uri, include_names=["web*", "db?"], exclude_names=["*-old"], states=["running", "paused"])
+    inventory = load_inventory(config)
+    assert set(inventory.hosts) == {"web1", "db1", "db2"}
+    assert recorder.calls["interfaceAddresses"] == 3  # only the domains kept cost per-domain calls
+
+
+# -- host names: the same domain name on several hypervisors -------------------------------
+def test_a_name_on_two_hypervisors_is_qualified_on_both_in_any_uri_order(tmp_path):
+    one = write_fleet(tmp_path / "one.xml", [Domain("web"), Domain("db"), Domain("only-one")])
+    two = write_fleet(tmp_path / "two.xml", [Domain("web", state="shutoff"), Domain("db"), Domain("only-two")])
+    uris = [{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2.example.com"}]
+    seen = []
+    for stem, order in (("forward", uris), ("backward", uris[::-1])):
+        inventory = load_inventory(write_config(tmp_path, stem=stem, uris=order))
+        assert set(inventory.hosts) == {"web@kvm1", "web@kvm2.example.com", "db@kvm1", "db@kvm2.example.com", "only-one", "only-two"}
+        web2 = host_vars(inventory, "web@kvm2.example.com")
+        assert (web2["libvirt_name"], web2["libvirt_hypervisor"], web2["libvirt_uri"], web2["libvirt_state"]) == (
+            "web", "kvm2.example.com", two, "shutoff")
+        assert group_hosts(inventory, "libvirt_hypervisor_kvm1") == {"web@kvm1", "db@kvm1", "only-one"}
+        assert group_hosts(inventory, "libvirt_hypervisor_kvm2_example_com") == {"web@kvm2.example.com", "db@kvm2.example.com", "only-two"}
+        seen.append({name: libvirt_facts(host_vars(inventory, name)) for name in inventory.hosts})
+    assert seen[0] == seen[1]
+
+
+def test_a_qualified_name_does_not_change_with_a_filter(tmp_path):
+    one = write_fleet(tmp_path / "one.xml", [Domain("web")])
+    two = write_fleet(tmp_path / "two.xml", [Domain("web", state="shutoff")])
+    config = write_config(tmp_path, uris=[{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}], states=["running"])
+    assert set(load_inventory(config).hosts) == {"web@kvm1"}
+
+
+# -- untrusted text ---------------------------------------------------------------------------
+def test_text_from_the_hypervisor_is_kept_verbatim_in_process(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG,))])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
+    assert set(inventory.hosts) == {EVIL_NAME}
+    variables = host_vars(inventory, EVIL_NAME)
+    assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG])
+    assert group_hosts(inventory, "tag____lookup__env___VIRTOPS_PROBE_____") == {EVIL_NAME}
+
+
+def test_text_from_the_hypervisor_is_never_templated(tmp_path, ansible_cli):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG, "web"))])
+    config = write_config(tmp_path, uri=uri, read_tags=True)
+    probe = {"VIRTOPS_PROBE": "probe-was-templated"}
+
+    listed = inventory_json(ansible_cli("ansible-inventory", "-i", str(config), "--list", env=probe))
+    assert "probe-was-templated" not in str(listed)
+    variables = unwrap(listed["_meta"]["hostvars"][EVIL_NAME])
+    assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG, "web"])
+
+    playbook = tmp_path / "show.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "Tags", "ansible.builtin.debug": {"var": "libvirt_tags"}},
+        {"name": "Names", "ansible.builtin.debug": {"msg": "{{ inventory_hostname }} is {{ libvirt_name }} with {{ libvirt_tags | join(',') }}"}},
+    ]}]))
+    played = ansible_cli("ansible-playbook", "-i", str(config), str(playbook), env=probe)
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert "probe-was-templated" not in played.stdout and "evil-49" not in played.stdout
+    assert f'"{EVIL_TAG}",' in played.stdout
+    assert f'"msg": "{EVIL_NAME} is {EVIL_NAME} with {EVIL_TAG},web"' in played.stdout
+
+
+# -- unreachable hypervisors ---------------------------------------------------------------
+def test_an_unreachable_hypervisor_is_one_warning_and_the_rest_loads(tmp_path, warnings):
+    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1"), Domain("db1")])
+    config = write_config(tmp_path, uris=[{"uri": UNREACHABLE, "name": "down"}, good])
+    inventory = load_inventory(config)
+    assert set(inventory.hosts) == {"web1", "db1"}
+    assert len(warnings) == 1
+    assert "'down'" in warnings[0] and f"URI '{UNREACHABLE}'" in warnings[0]
+
+
+def test_strict_uris_fails_naming_the_uri(tmp_path):
+    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    config = write_config(tmp_path, uris=[good, {"uri": UNREACHABLE, "name": "down"}], strict_uris=True)
+    with pytest.raises(AnsibleParserError, match=f"Cannot connect to libvirt at URI '{re.escape(UNREACHABLE)}'"):
+        parse_with_plugin(config)
+
+
+def test_unreachable_hypervisors_as_ansible_inventory_shows_them(tmp_path, ansible_cli):
+    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    lenient = write_config(tmp_path, stem="lenient", uris=[good, {"uri": UNREACHABLE, "name": "down"}])
+    result = ansible_cli("ansible-inventory", "-i", str(lenient), "--list")
+    assert set(inventory_json(result)["_meta"]["hostvars"]) == {"web1"}
+    assert result.stderr.count(UNREACHABLE) == 1 and "skipped hypervisor 'down'" in result.stderr
+
+    strict = write_config(tmp_path, stem="strict", uris=[good, {"uri": UNREACHABLE, "name": "down"}], strict_uris=True)
+    failed = ansible_cli("ansible-inventory", "-i", str(strict), "--list", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert failed.returncode != 0
+    assert f"Cannot connect to libvirt at URI '{UNREACHABLE}'" in failed.stderr
+
+
+# -- ansible_host -----------------------------------------------------------------------------
+def test_ansible_host_set_by_an_earlier_source_is_kept(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1"), Domain("web2")])
+    static = tmp_path / "static.yml"
+    static.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {"ansible_host": "10.0.0.5"}}}}))
+    inventory = load_inventory(static, write_config(tmp_path, uri=uri))
+    web1, web2 = host_vars(inventory, "web1"), host_vars(inventory, "web2")
+    assert web1["ansible_host"] == "10.0.0.5" and web1["libvirt_ips"]
+    assert web2["ansible_host"] == web2["libvirt_ips"][0]
+
+
+def test_compose_overrides_ansible_host_and_the_option_turns_it_off(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    composed = load_inventory(write_config(tmp_path, stem="composed", uri=uri, compose={"ansible_host": "libvirt_name ~ '.lan'"}))
+    assert host_vars(composed, "web1")["ansible_host"] == "web1.lan"
+    off = load_inventory(write_config(tmp_path, stem="off", uri=uri, set_ansible_host=False))
+    assert "ansible_host" not in host_vars(off, "web1") and "ansible_connection" not in host_vars(off, "web1")
+
+
+def test_host_vars_files_override_ansible_host(tmp_path, ansible_cli):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1"), Domain("web2")])
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "web1.yml").write_text("ansible_host: 10.9.9.9\n")
+    listed = unwrap(inventory_json(ansible_cli("ansible-inventory", "-i", str(write_config(tmp_path, uri=uri)), "--list")))
+    hostvars = listed["_meta"]["hostvars"]
+    assert hostvars["web1"]["ansible_host"] == "10.9.9.9"
+    assert hostvars["web2"]["ansible_host"] == hostvars["web2"]["libvirt_ips"][0]
+
+
+# -- constructed ------------------------------------------------------------------------------
+def test_compose_groups_and_keyed_groups(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [
+        Domain("web1", tags=("web", "prod"), memory_mib=8192), Domain("web2", tags=("web",)), Domain("db1", state="shutoff"),
+    ])
+    config = write_config(tmp_path, uri=uri, read_tags=True,
+                          compose={"size": "libvirt_vcpus ~ 'x' ~ libvirt_memory_mib"},
+                          groups={"big": "libvirt_memory_mib >= 8192"},
+                          keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}, {"key": "libvirt_state", "prefix": "is"}])
+    inventory = load_inventory(config)
+    assert host_vars(inventory, "web1")["size"] == "1x8192"
+    assert group_hosts(inventory, "big") == {"web1"}
+    assert group_hosts(inventory, "role_web") == {"web1", "web2"}
+    assert group_hosts(inventory, "role_prod") == {"web1"}
+    assert group_hosts(inventory, "is_shutoff") == {"db1"}
+
+
+def test_strict_makes_a_broken_compose_fatal(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    config = write_config(tmp_path, uri=uri, compose={"oops": "libvirt_nothing.attribute"}, strict=True)
+    with pytest.raises(AnsibleError, match="Could not set oops for host web1"):
+        parse_with_plugin(config)
+
+
+# -- IP addresses -----------------------------------------------------------------------------
+def test_a_failing_address_source_is_skipped_quietly(tmp_path, warnings, verbose):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("lost", network="nowhere"), Domain("found")])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, ip_sources=["lease", "arp"]))
+    assert host_vars(inventory, "lost")["libvirt_ips"] == [] and "ansible_host" not in host_vars(inventory, "lost")
+    assert host_vars(inventory, "found")["libvirt_ips"]
+    assert warnings == []
+    summaries = [line for line in verbose if "could not read the addresses" in line]
+    assert len(summaries) == 2  # one line per source and hypervisor, not per domain
+    assert any("source lease of 1 domain(s), first 'lost': Network not found" in line for line in summaries)
+
+
+def test_the_agent_is_asked_for_running_domains_only_on_a_read_write_connection(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("up1"), Domain("up2"), Domain("frozen", state="paused"), Domain("off", state="shutoff")])
+    recorder = CallRecorder().install(monkeypatch)
+    plugin, inventory = parse_with_plugin(write_config(tmp_path, uri=uri, ip_sources=["agent", "lease"]))
+    assert recorder.opened == [("open", uri)]
+    # up1 and up2: the agent answers; frozen: lease only (the agent needs a running guest); off: nothing
+    assert recorder.calls["interfaceAddresses"] == 3
+    assert host_vars(inventory, "frozen")["libvirt_ips"]
+
+
+def test_without_agent_the_connection_is_read_only(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("up1")])
+    recorder = CallRecorder().install(monkeypatch)
+    parse_with_plugin(write_config(tmp_path, uri=uri, ip_sources=["lease", "arp"]))
+    assert recorder.opened == [("openReadOnly", uri)]
+
+
+# -- how many libvirt calls ------------------------------------------------------------------
+def test_core_facts_cost_the_same_calls_for_10_and_300_domains(tmp_path, monkeypatch):
+    """With statistics that carry vCPUs and memory (as QEMU's do), the core facts
+    cost one statistics call and three listings, whatever the number of domains."""
+    counts = []
+    for size in (10, 300):
+        uri = write_fleet(tmp_path / f"fleet{size}.xml", fleet(size))
+        recorder = CallRecorder(stats_with_sizes=True).install(monkeypatch)
+        plugin, inventory = parse_with_plugin(write_config(tmp_path, stem=f"fleet{size}", uri=uri, ip_sources=[]))
+        assert len(inventory.hosts) == size
+        assert recorder.calls == Counter(getAllDomainStats=1, listAllDomains=3, close=1)
+        assert plugin.libvirt_calls[uri] == {"openReadOnly": 1, **recorder.calls}  # the plugin's own count agrees
+        counts.append(plugin.libvirt_calls[uri])
+        monkeypatch.undo()
+    assert counts[0] == counts[1]
+
+
+def test_per_domain_calls_only_for_what_is_asked(tmp_path, monkeypatch):
+    domains = fleet(100)
+    uri = write_fleet(tmp_path / "fleet.xml", domains)
+    recorder = CallRecorder().install(monkeypatch)
+    plugin, inventory = parse_with_plugin(write_config(tmp_path, uri=uri, read_tags=True, exclude_names=["vm0000?"], max_workers=3))
+    kept = [domain for domain in domains if not domain.name.startswith("vm0000")]
+    active = [domain for domain in kept if domain.state not in ("shutoff", "saved")]
+    assert len(inventory.hosts) == len(kept) == 90
+    # The test driver's statistics lack vCPUs and memory: one info() per domain kept supplies them.
+    assert recorder.calls == Counter(getAllDomainStats=1, listAllDomains=3, close=1,
+                                     info=len(kept), metadata=len(kept), interfaceAddresses=len(active))
+    assert plugin.libvirt_calls[uri] == {"openReadOnly": 1, **recorder.calls}
+
+
+# -- caching --------------------------------------------------------------------------------
+def _refuse(uri):
+    raise AssertionError(f"connected to {uri} although the cache holds the inventory")
+
+
+def test_the_cache_answers_without_connecting(tmp_path, monkeypatch):
+    fleet_file = tmp_path / "fleet.xml"
+    uri = write_fleet(fleet_file, [Domain("web1", tags=("web",)), Domain("db1", state="shutoff")])
+    cache_dir = tmp_path / "cache"
+    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile",
+                          cache_connection=str(cache_dir))
+    first = load_inventory(config)
+    assert set(first.hosts) == {"web1", "db1"}
+    assert len(list(cache_dir.iterdir())) == 1
+
+    write_fleet(fleet_file, [Domain("web1", tags=("web",)), Domain("db1", state="shutoff"), Domain("new1")])
+    with monkeypatch.context() as patched:
+        patched.setattr(libvirt, "openReadOnly", _refuse)
+        cached = load_inventory(config)
+    assert set(cached.hosts) == {"web1", "db1"}
+    assert host_vars(cached, "web1") == host_vars(first, "web1")
+    assert group_hosts(cached, "tag_web") == {"web1"}
+
+    refreshed = load_inventory(config, cache=False)  # --flush-cache, meta: refresh_inventory
+    assert set(refreshed.hosts) == {"web1", "db1", "new1"}
+    with monkeypatch.context() as patched:
+        patched.setattr(libvirt, "openReadOnly", _refuse)
+        assert set(load_inventory(config).hosts) == {"web1", "db1", "new1"}
+
+
+def test_nothing_is_cached_when_a_hypervisor_was_not_read(tmp_path, warnings):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    cache_dir = tmp_path / "cache"
+    config = write_config(tmp_path, uris=[uri, {"uri": UNREACHABLE, "name": "down"}], cache=True,
+                          cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir))
+    assert set(load_inventory(config).hosts) == {"web1"}
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+    assert len(warnings) == 1
+
+
+# -- the user's view ---------------------------------------------------------------------------
+def test_ansible_inventory_lists_two_hypervisors(tmp_path, ansible_cli):
+    one = write_fleet(tmp_path / "one.xml", fleet(30))
+    two = write_fleet(tmp_path / "two.xml", fleet(5) + [Domain("solo", tags=("db",))])
+    config = write_config(tmp_path, uris=[{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}], read_tags=True,
+                          states=["running", "paused"], keyed_groups=[{"key": "libvirt_hypervisor", "prefix": "on"}])
+    listed = unwrap(inventory_json(ansible_cli("ansible-inventory", "-i", str(config), "--list")))
+    hostvars = listed["_meta"]["hostvars"]
+    assert "vm00000@kvm1" in hostvars and "vm00000@kvm2" in hostvars and "vm00010" in hostvars and "solo" in hostvars
+    assert "vm00005" not in hostvars  # shut off
+    assert hostvars["solo"]["libvirt_tags"] == ["db"]
+    assert listed["tag_db"]["hosts"] == ["solo"]
+    assert set(listed["on_kvm2"]["hosts"]) == {"vm00000@kvm2", "vm00001@kvm2", "vm00002@kvm2", "vm00003@kvm2", "vm00004@kvm2", "solo"}
+    assert set(listed["libvirt_paused"]["hosts"]) == {"vm00004@kvm1", "vm00014", "vm00024", "vm00004@kvm2"}
