@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
 COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
 
-.PHONY: help setup system venv collection daemons guest demo test bench clean-guests \
+.PHONY: help setup system venv collection daemons network sshd guest demo test bench clean-guests \
 	lint sanity unit integration molecule
 
 help:
@@ -19,7 +19,7 @@ help:
 	@echo "make test   - set everything up, then run every check"
 	@echo "make bench  - set everything up, then compare speed with community.libvirt"
 
-setup: system venv collection daemons guest
+setup: system venv collection daemons network sshd guest
 
 system:
 	@tests/testbed/install_system.sh
@@ -37,6 +37,14 @@ collection:
 
 daemons:
 	@tests/testbed/start_daemons.sh
+
+# libvirt's `default` network, inside the daemons' network namespace only
+network: daemons
+	@tests/testbed/start_network.sh
+
+# sshd on 127.0.0.1 with a throwaway key, for libvirt's qemu+ssh:// transport
+sshd: daemons
+	@tests/testbed/start_sshd.sh
 
 guest:
 	@tests/testbed/build_guest.sh

@@ -1,0 +1,223 @@
+"""The fleet playbooks virtops.libvirt.power and virtops.libvirt.restart_rolling with
+the inventory plugin virtops.libvirt.libvirt, on real QEMU guests: addresses from
+DHCP leases, a tag group shut down while another keeps running, rolling restarts
+(order, batches, a failure stopping the roll), and two hypervisors in one
+inventory, one reached over ssh (see fleet_harness.py)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from fleet_harness import (
+    GUEST_DIR,
+    Fleet,
+    LogWatch,
+    PlaybookRun,
+    ansible_inventory,
+    ensure_network,
+    ensure_sshd,
+    inventory_file,
+    sshd_logins,
+    tagged_xml,
+)
+from virt_harness import domstate, guest_tool, playbook, virsh
+
+# restart_wait_for that holds each batch until its guests have booted again
+# (the serial log is not truncated by a reboot, so the second "acpid started")
+BOOTED_AGAIN = {
+    "path": f"{GUEST_DIR}/logs/{{{{ libvirt_name }}}}.log",
+    "search_regex": r"acpid started[\s\S]*acpid started",
+    "timeout": 120,
+}
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    made = Fleet(tmp_path)
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture(scope="module")
+def ssh_uri():
+    return ensure_sshd()
+
+
+def boot_count(name: str) -> int:
+    return (GUEST_DIR / "logs" / f"{name}.log").read_text(errors="replace").count("virtops-guest: booted")
+
+
+# --------------------------------------------------------------------------- inventory
+def test_ips_from_dhcp_leases(fleet, tmp_path):
+    ensure_network()
+    name = fleet.define("net")
+    virsh("start", name)
+    guest_tool("wait-log", name, r"dhcp bound eth0 [0-9.]+", "--regex", "--timeout", "120")
+    address = re.search(r"dhcp bound eth0 ([0-9.]+)", (GUEST_DIR / "logs" / f"{name}.log").read_text()).group(1)
+    deadline = time.monotonic() + 15  # dnsmasq reports the lease to libvirt in the background
+    while address not in virsh("net-dhcp-leases", "default"):
+        assert time.monotonic() < deadline, f"no lease for {address}: {virsh('net-dhcp-leases', 'default')}"
+        time.sleep(0.2)
+
+    host = ansible_inventory(inventory_file(tmp_path, fleet.prefix, set_ansible_host=True), "--host", name)
+    assert host["libvirt_ips"][0] == address
+    assert host["ansible_host"] == address
+    assert (host["libvirt_name"], host["libvirt_state"]) == (name, "running")
+
+    host = ansible_inventory(inventory_file(tmp_path, fleet.prefix, set_ansible_host=False, ip_sources=["lease"]), "--host", name)
+    assert host["libvirt_ips"][0] == address and "ansible_host" not in host
+
+
+# --------------------------------------------------------------------------- power.yml
+def test_power_playbook_shuts_down_a_tag_group_only(fleet, tmp_path):
+    batch = fleet.define_many(2, tags=("batch",))
+    web = fleet.define_many(2, tags=("web", "frontend"))
+    fleet.start(*batch, *web)
+    web_ids = [virsh("domid", name) for name in web]
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+
+    run = PlaybookRun("power", inventory, limit="libvirt_running:&tag_batch", extra={"power_state": "shutdown"}).assert_ok()
+    assert [domstate(name) for name in batch] == ["shut off"] * 2
+    # the other group kept running, in the same QEMU processes
+    assert [domstate(name) for name in web] == ["running"] * 2
+    assert [virsh("domid", name) for name in web] == web_ids
+    for name in batch:
+        assert re.fullmatch(rf"{name}: running -> shutoff \(shutdown\), [0-9.]+ s, changed", run.line_of(name))
+    assert run.summary[-1] == "power_state=shutdown: 2 domain(s), 2 changed, 0 failed"
+
+    # the same request on the whole group is a no-op now
+    again = PlaybookRun("power", inventory, limit="tag_batch", extra={"power_state": "shutdown"}).assert_ok()
+    assert again.summary[-1] == "power_state=shutdown: 2 domain(s), 0 changed, 0 failed"
+    assert all("(nothing to do)" in again.line_of(name) for name in batch)
+
+
+def test_power_playbook_in_serial_batches_with_options(fleet, tmp_path):
+    names = fleet.define_many(3, tags=("batch",))
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    extra = {"power_state": "running", "power_serial": 2, "power_throttle": 1, "power_timeout": 30, "power_wait": True}
+    run = PlaybookRun("power", inventory, limit="tag_batch", extra=extra).assert_ok()
+    assert [domstate(name) for name in names] == ["running"] * 3
+    assert run.output.count("PLAY [Bring libvirt domains to a power state]") == 2  # two batches
+    assert run.output.count('"msg": [') == 1  # one summary, after the last batch
+    assert run.summary[-1] == "power_state=running: 3 domain(s), 3 changed, 0 failed"
+    # a stubborn guest and on_timeout=force, passed through as power_on_timeout
+    stubborn = fleet.define("stubborn", tags=("stubborn",))
+    fleet.start(stubborn)
+    extra = {"power_state": "shutdown", "power_timeout": 2, "power_retry_interval": 0, "power_on_timeout": "force"}
+    run = PlaybookRun("power", inventory_file(tmp_path, fleet.prefix, read_tags=True), limit="tag_stubborn", extra=extra).assert_ok()
+    assert domstate(stubborn) == "shut off"
+    assert "(shutdown, destroy)" in run.line_of(stubborn)
+
+
+def test_power_playbook_refuses_what_it_cannot_do():
+    run = PlaybookRun("power", "localhost,")
+    assert run.rc != 0 and "power_state is not set" in run.output
+    run = PlaybookRun("power", "localhost,", extra={"power_state": "running"})
+    assert run.rc != 0
+    assert "localhost has no libvirt_name or libvirt_uri: it does not come from the virtops.libvirt.libvirt inventory plugin" in run.output
+    assert run.summary[-1] == "power_state=running: 1 domain(s), 0 changed, 1 failed"
+
+
+# --------------------------------------------------------------------------- restart_rolling.yml
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_rolling_restart_in_batches(fleet, tmp_path, batch_size):
+    names = fleet.define_many(3, tags=("web",))
+    fleet.start(*names)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    extra = {"restart_batch": batch_size, "restart_wait_for": BOOTED_AGAIN, "restart_retry_interval": 2}
+    with LogWatch(names) as watch:
+        run = PlaybookRun("restart_rolling", inventory, limit="libvirt_running:&tag_web", extra=extra).assert_ok()
+
+    assert run.summary[-1] == f"rolling restart in batches of {batch_size}: 3 of 3 domain(s) restarted"
+    order = [line.partition(":")[0] for line in run.summary[:-1]]
+    assert sorted(order) == sorted(names)
+    for name in names:
+        assert re.match(rf"{name}: running -> running \(reboot\) in [0-9.]+ s, restart_wait_for met after", run.line_of(name))
+        assert boot_count(name) == 2, f"{name} did not boot a second time"
+        assert len(watch.times(name, "power button pressed")) == 1
+        assert domstate(name) == "running"
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for done, following in zip(batches, batches[1:]):
+        # the next batch was asked to reboot only once the previous one had booted again
+        back = max(watch.times(name, "acpid started")[-1] for name in done)
+        asked = min(watch.times(name, "power button pressed")[0] for name in following)
+        assert asked > back, f"batch {following} was rebooted before batch {done} was back"
+    for together in batches:
+        # the guests of one batch were rebooted at the same time
+        asked = max(watch.times(name, "power button pressed")[0] for name in together)
+        assert all(asked < watch.times(name, "acpid started")[-1] for name in together)
+
+
+def test_rolling_restart_stops_at_a_failure(fleet, tmp_path):
+    first = fleet.define(tags=("web",))
+    stubborn = fleet.define("stubborn", tags=("web",))
+    last = fleet.define(tags=("web",))
+    fleet.start(first, stubborn, last)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    extra = {"restart_timeout": 3, "restart_retry_interval": 0}
+    run = PlaybookRun("restart_rolling", inventory, limit="tag_web", extra=extra)
+
+    assert run.rc != 0
+    assert run.line_of(first).startswith(f"{first}: running -> running (reboot)")
+    assert run.line_of(stubborn).startswith(f"{stubborn}: FAILED: Domain '{stubborn}' did not finish a graceful reboot")
+    assert run.summary[-1] == f"rolling restart in batches of 1: 1 of 3 domain(s) restarted, 1 failed (the roll stopped), not reached: {last}"
+    Fleet.wait_ready(first, count=2)
+    assert boot_count(stubborn) == 1 and domstate(stubborn) == "running"
+    assert boot_count(last) == 1, "the roll went on after a failure"
+
+
+# --------------------------------------------------------------------------- two hypervisors
+def test_two_hypervisors_one_over_ssh(fleet, tmp_path, ssh_uri):
+    names = fleet.define_many(2, tags=("batch",))
+    fleet.start(*names)
+    uris = [{"uri": "qemu:///system", "name": "local"}, {"uri": ssh_uri, "name": "viassh"}]
+    inventory = inventory_file(tmp_path, fleet.prefix, uris=uris, read_tags=True)
+
+    listing = ansible_inventory(inventory, "--list")
+    hostvars = listing["_meta"]["hostvars"]
+    # the same daemon twice: every name is on both, so each becomes <name>@<label>
+    assert sorted(hostvars) == sorted(f"{name}@{label}" for name in names for label in ("local", "viassh"))
+    for name in names:
+        local, remote = hostvars[f"{name}@local"], hostvars[f"{name}@viassh"]
+        assert (local["libvirt_name"], local["libvirt_uri"], local["libvirt_hypervisor"]) == (name, "qemu:///system", "local")
+        assert (remote["libvirt_name"], remote["libvirt_uri"], remote["libvirt_hypervisor"]) == (name, ssh_uri, "viassh")
+        assert local["libvirt_uuid"] == remote["libvirt_uuid"]
+    assert sorted(listing["libvirt_hypervisor_viassh"]["hosts"]) == sorted(f"{name}@viassh" for name in names)
+    assert sorted(listing["tag_batch"]["hosts"]) == sorted(hostvars)
+
+    logins = sshd_logins()
+    run = PlaybookRun("power", inventory, limit="libvirt_hypervisor_viassh:&libvirt_running",
+                      extra={"power_state": "shutdown"}).assert_ok()
+    assert [domstate(name) for name in names] == ["shut off"] * 2
+    assert run.summary[-1] == "power_state=shutdown: 2 domain(s), 2 changed, 0 failed"
+    for name in names:
+        assert run.line_of(f"{name}@viassh").startswith(f"{name}@viassh: running -> shutoff (shutdown)")
+    # the inventory read and each virt_power went through the sshd
+    assert sshd_logins() >= logins + 1 + len(names)
+
+    run = PlaybookRun("power", inventory, limit="libvirt_hypervisor_local", extra={"power_state": "running"}).assert_ok()
+    assert [domstate(name) for name in names] == ["running"] * 2
+    assert run.summary[-1] == "power_state=running: 2 domain(s), 2 changed, 0 failed"
+
+
+def test_virt_domain_and_virt_power_over_ssh(fleet, tmp_path, ssh_uri):
+    name = f"{fleet.prefix}ssh"
+    xml = tagged_xml(name, "normal", ["viassh"])
+    domain = {"name": name, "uri": ssh_uri}
+    results = playbook([
+        {"name": "Define over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
+        {"name": "Define again over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
+        {"name": "Start over ssh", "virtops.libvirt.virt_power": {**domain, "state": "running"}},
+        {"name": "Pause over ssh", "virtops.libvirt.virt_power": {**domain, "state": "paused"}},
+        {"name": "Power off over ssh", "virtops.libvirt.virt_power": {**domain, "state": "destroyed"}},
+        {"name": "Undefine over ssh", "virtops.libvirt.virt_domain": {**domain, "state": "absent"}},
+    ], tmp_path)
+    define, define_again, start, pause, power_off, undefine = results
+    assert define["changed"] and not define_again["changed"]
+    assert (start["changed"], start["previous_state"], start["state"]) == (True, "shutoff", "running")
+    assert (pause["changed"], pause["state"]) == (True, "paused")
+    assert (power_off["changed"], power_off["state"]) == (True, "shutoff")
+    assert undefine["changed"]
+    assert name not in virsh("list", "--all", "--name").split()
