@@ -58,6 +58,7 @@ test: setup
 bench: setup
 	python tests/perf/bench_power.py
 	python tests/perf/bench_domain.py
+	python tests/perf/bench_inventory.py
 
 # Single stages, for development (they assume `make setup` ran).
 lint unit sanity integration molecule:

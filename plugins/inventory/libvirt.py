@@ -202,6 +202,13 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader 
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
 
+
+def _untrusted(value):
+    """Text from the hypervisor, marked so that it is never templated (numbers and
+    flags need no mark)."""
+    return value if value is None or isinstance(value, (bool, int, float)) else wrap_var(value)
+
+
 _FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "tags")
 
 
@@ -289,32 +296,42 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     # -- the inventory ---------------------------------------------------------------------
     def _populate(self, snapshots: list[dict[str, Any]]) -> None:
         names = host_names({snapshot["label"]: snapshot["names"] for snapshot in snapshots})
+        self._constructed = {key: self.get_option(key) for key in ("compose", "groups", "keyed_groups")}
+        self._set_ansible_host = self.get_option("set_ansible_host")
+        self._groups: dict[str, str] = {}
         for snapshot in snapshots:
             for domain in snapshot["domains"]:
                 self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain)
 
     def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any]) -> None:
         host = wrap_var(name)  # hypervisor text is never templated, host names included
-        variables = wrap_var({
+        variables = {
             "libvirt_uri": snapshot["uri"],
             "libvirt_hypervisor": snapshot["label"],
             **{f"libvirt_{fact}": domain[fact] for fact in _FACTS if fact in domain},
-        })
+        }
         known = self.inventory.hosts.get(host)
         keep_address = known is not None and "ansible_host" in known.vars
         self.inventory.add_host(host)
         for variable, value in variables.items():
-            self.inventory.set_variable(host, variable, value)
-        if self.get_option("set_ansible_host") and domain["ips"] and not keep_address:
-            self.inventory.set_variable(host, "ansible_host", variables["libvirt_ips"][0])
+            self.inventory.set_variable(host, variable, _untrusted(value))
+        if self._set_ansible_host and domain["ips"] and not keep_address:
+            self.inventory.set_variable(host, "ansible_host", wrap_var(domain["ips"][0]))
 
         groups = [f"libvirt_{domain['state']}", f"libvirt_hypervisor_{snapshot['label']}"]
         groups += [f"tag_{tag}" for tag in domain.get("tags", ())]
         for group in groups:
-            self.inventory.add_child(self.inventory.add_group(self._sanitize_group_name(group)), host)
+            self.inventory.add_child(self._group(group), host)
 
-        strict = self.get_option("strict")
-        hostvars = self.inventory.hosts[host].get_vars()
-        self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
-        self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
-        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+        if any(self._constructed.values()):
+            strict = self.get_option("strict")
+            hostvars = self.inventory.hosts[host].get_vars()
+            self._set_composite_vars(self._constructed["compose"], hostvars, host, strict=strict)
+            self._add_host_to_composed_groups(self._constructed["groups"], hostvars, host, strict=strict)
+            self._add_host_to_keyed_groups(self._constructed["keyed_groups"], hostvars, host, strict=strict)
+
+    def _group(self, group: str) -> str:
+        """The inventory group for a name from libvirt, made (and sanitised) once."""
+        if group not in self._groups:
+            self._groups[group] = self.inventory.add_group(wrap_var(self._sanitize_group_name(group)))
+        return self._groups[group]

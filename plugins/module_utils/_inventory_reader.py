@@ -38,12 +38,16 @@ _SOURCE_FLAGS = {
     "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP",
 }
 # One listing per yes/no question, answered for every domain at once.
+# Each listing returns the (usually few) domains the flag is true of: transient
+# rather than persistent domains, so a large fleet of defined domains costs little.
 _FLAG_LISTINGS = {
-    "persistent": "VIR_CONNECT_LIST_DOMAINS_PERSISTENT",
+    "transient": "VIR_CONNECT_LIST_DOMAINS_TRANSIENT",
     "autostart": "VIR_CONNECT_LIST_DOMAINS_AUTOSTART",
     "managed_save": "VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE",
 }
 _INACTIVE = ("shutoff", "saved")
+_SHUTOFF_CODE = 5  # VIR_DOMAIN_SHUTOFF
+_STATS_KEYS = {"state.state", "vcpu.current", "balloon.maximum"}
 _DECLARATIONS = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -139,11 +143,21 @@ class HypervisorReader:
         flags = {key: self._uuids(getattr(libvirt, flag)) for key, flag in _FLAG_LISTINGS.items()}
         names = sorted(domain.name() for domain, _values in records)
         wanted = [(domain, values) for domain, values in records if self.request.wants_name(domain.name())]
-        with ThreadPoolExecutor(max_workers=self.request.max_workers, thread_name_prefix="libvirt-inventory") as pool:
-            described = list(pool.map(lambda record: self._describe(*record, flags), wanted))
+        # Only domains that need calls of their own go through the thread pool.
+        calling = [record for record in wanted if self._needs_calls(record[1])]
+        described = [self._describe(*record, flags) for record in wanted if not self._needs_calls(record[1])]
+        if calling:
+            with ThreadPoolExecutor(max_workers=self.request.max_workers, thread_name_prefix="libvirt-inventory") as pool:
+                described += pool.map(lambda record: self._describe(*record, flags), calling)
         self._log_failures()
         domains = sorted((entry for entry in described if entry is not None), key=lambda entry: entry["name"])
         return {"names": names, "domains": domains}
+
+    def _needs_calls(self, values: dict[str, Any]) -> bool:
+        """Whether describing a domain takes libvirt calls beyond the bulk reads."""
+        if self.request.read_tags or not values.keys() >= _STATS_KEYS:
+            return True
+        return bool(self.request.ip_sources) and values["state.state"] != _SHUTOFF_CODE
 
     # -- bulk reads: a constant number, whatever the number of domains ----------------
     def _records(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -174,7 +188,7 @@ class HypervisorReader:
             status = self._status(domain, values, uuid in flags["managed_save"])
             if status is None or (self.request.states and status.state not in self.request.states):
                 return None
-            persistent = uuid in flags["persistent"]
+            persistent = uuid not in flags["transient"]
             active = status.state not in _INACTIVE
             vcpus, memory_kib = self._size(domain, values)
             domain_id = domain.ID()
