@@ -188,7 +188,7 @@ from typing import Any
 from ansible.errors import AnsibleParserError
 from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible.utils.unsafe_proxy import wrap_var
+from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names import (
@@ -206,7 +206,12 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connectio
 def _untrusted(value):
     """Text from the hypervisor, marked so that it is never templated (numbers and
     flags need no mark)."""
+    if isinstance(value, str):
+        return AnsibleUnsafeText(value)
     return value if value is None or isinstance(value, (bool, int, float)) else wrap_var(value)
+
+
+_REPEATING = {"libvirt_uri", "libvirt_hypervisor", "libvirt_state", "libvirt_state_reason"}
 
 
 _FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "tags")
@@ -299,12 +304,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._constructed = {key: self.get_option(key) for key in ("compose", "groups", "keyed_groups")}
         self._set_ansible_host = self.get_option("set_ansible_host")
         self._groups: dict[str, str] = {}
+        self._wrapped: dict[tuple[str, Any], Any] = {}
         for snapshot in snapshots:
             for domain in snapshot["domains"]:
                 self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain)
 
     def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any]) -> None:
-        host = wrap_var(name)  # hypervisor text is never templated, host names included
+        host = AnsibleUnsafeText(name)  # hypervisor text is never templated, host names included
         variables = {
             "libvirt_uri": snapshot["uri"],
             "libvirt_hypervisor": snapshot["label"],
@@ -314,7 +320,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         keep_address = known is not None and "ansible_host" in known.vars
         self.inventory.add_host(host)
         for variable, value in variables.items():
-            self.inventory.set_variable(host, variable, _untrusted(value))
+            self.inventory.set_variable(host, variable, self._untrusted(variable, value))
         if self._set_ansible_host and domain["ips"] and not keep_address:
             self.inventory.set_variable(host, "ansible_host", wrap_var(domain["ips"][0]))
 
@@ -329,6 +335,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self._constructed["compose"], hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self._constructed["groups"], hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self._constructed["keyed_groups"], hostvars, host, strict=strict)
+
+    def _untrusted(self, variable: str, value):
+        """Text from the hypervisor, marked so that it is never templated. Values
+        that repeat across hosts (URI, label, state, reason) are marked once."""
+        if variable not in _REPEATING:
+            return _untrusted(value)
+        key = (variable, value)
+        if key not in self._wrapped:
+            self._wrapped[key] = _untrusted(value)
+        return self._wrapped[key]
 
     def _group(self, group: str) -> str:
         """The inventory group for a name from libvirt, made (and sanitised) once."""
