@@ -20,6 +20,7 @@ import libvirt
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.append(str(ROOT / "tests" / "corpus"))  # the corpus's own helpers (mutations.py)
 URI = "qemu:///system"
 GUEST_TOOL = [sys.executable, str(ROOT / "tests" / "testbed" / "guest.py"), "--uri", URI]
 ENV = {

@@ -53,7 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libvirt
-from bench_power import (
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "corpus"))
+from bench_power import (  # noqa: E402  (after the corpus helpers are on the path)
     COMMUNITY,
     SEPARATOR,
     URI,
@@ -66,8 +68,10 @@ from bench_power import (
     progress,
     read_json_callback,
     render_table,
+    run_main,
     tool_env,
 )
+from mutations import mutations  # noqa: E402  (tests/corpus/mutations.py, shared with the property tests)
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_DIR = ROOT / "tests" / "corpus" / "domains"
@@ -89,6 +93,7 @@ PLAYBOOK = """\
 {task}      loop: "{{{{ corpus }}}}"
       loop_control:
         label: "{{{{ item.name }}}}"
+      # community.libvirt may fail on an item: counted per phase and reported, not fatal
       ignore_errors: true
 """
 
@@ -132,37 +137,6 @@ CHECK_PAIRS = (("A", "B", "first apply"), ("C", "D", "re-apply"), ("E", "F", "mu
 
 
 # --------------------------------------------------------------------------- corpus
-def mutations(xml: str) -> dict[str, str]:
-    """Each single-field change that applies to this definition.
-
-    The rules of tests/integration/test_virt_domain_corpus.py (copied: that module needs
-    pytest and the collection's module_utils on the path).
-    """
-    found = {}
-    memory = re.search(r"(<memory(?: unit='(\w+)')?>)(\d+)(</memory>)", xml)
-    if memory and "<numa>" not in xml:  # with NUMA cells libvirt sums their memory instead
-        found["memory"] = xml.replace(memory.group(0), f"{memory.group(1)}{int(memory.group(3)) * 2}{memory.group(4)}", 1)
-    vcpu = re.search(r"(<vcpu[^>]*>)(\d+)(</vcpu>)", xml)
-    if vcpu and "current=" not in vcpu.group(1) and "<topology" not in xml and "<numa>" not in xml:
-        found["vcpu"] = xml.replace(vcpu.group(0), f"{vcpu.group(1)}{int(vcpu.group(2)) + 1}{vcpu.group(3)}", 1)
-    source = re.search(r"<source file='([^']+)'", xml)
-    if source:
-        found["disk source"] = xml.replace(source.group(0), f"<source file='{source.group(1)}.mutated'", 1)
-    # (an interface with a <driver> keeps virtio-only settings, so leave its model alone)
-    for nic in re.finditer(r"<interface.*?</interface>", xml, re.DOTALL):
-        model = re.search(r"<model type='(\w+)'", nic.group(0))
-        if model and "<driver" not in nic.group(0):
-            other = "e1000" if model.group(1) != "e1000" else "virtio"
-            changed_nic = nic.group(0).replace(model.group(0), f"<model type='{other}'", 1)
-            found["nic model"] = xml.replace(nic.group(0), changed_nic, 1)
-            break
-    description = re.search(r"<description>[^<]*</description>", xml)
-    found["description"] = (
-        xml.replace(description.group(0), "<description>mutated by the corpus test</description>", 1)
-        if description
-        else xml.replace("</name>", "</name><description>added</description>", 1)
-    )
-    return found
 
 
 @dataclass(frozen=True)
@@ -559,9 +533,9 @@ def cleanup(conn: libvirt.virConnect) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
     progress("bench_domain: the domain corpus with virtops.libvirt beside community.libvirt; takes several minutes")
-    try:
+
+    def body() -> str:
         preflight()
         listener = DefineListener(URI)
         try:
@@ -573,18 +547,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             cleanup(listener.conn)
             listener.close()
-    except BenchError as e:
-        print(f"bench_domain: error: {e}", file=sys.stderr)
-        return 1
-    except libvirt.libvirtError as e:
-        print(f"bench_domain: error: libvirt: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_domain: interrupted", file=sys.stderr)
-        return 130
-    print(text)
-    print(f"total run time: {time.monotonic() - started:.0f} s")
-    return 0
+        return text
+
+    return run_main("bench_domain", body)
 
 
 if __name__ == "__main__":

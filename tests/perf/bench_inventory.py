@@ -72,6 +72,7 @@ from bench_power import (
     read_json_callback,
     render_table,
     require_off,
+    run_main,
     run_timed,
     tool_env,
 )
@@ -732,9 +733,9 @@ def run_bench(args: argparse.Namespace, conn: libvirt.virConnect, cleanup: Clean
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
     progress(f"bench_inventory: {', '.join(map(str, args.sizes))} {PREFIX}* domains; virtops.libvirt beside community.libvirt")
-    try:
+
+    def body() -> str:
         preflight()
         if not (VENV_BIN / "ansible-inventory").exists():
             raise BenchError(f"{VENV_BIN / 'ansible-inventory'} is missing; run 'make setup'")
@@ -751,18 +752,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             cleanup.run()
             conn.close()
-    except BenchError as err:
-        print(f"bench_inventory: error: {err}", file=sys.stderr)
-        return 1
-    except libvirt.libvirtError as err:
-        print(f"bench_inventory: error: libvirt: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_inventory: interrupted", file=sys.stderr)
-        return 130
-    print(text)
-    print(f"total run time: {time.monotonic() - started:.0f} s")
-    return 0
+        return text
+
+    return run_main("bench_inventory", body)
 
 
 if __name__ == "__main__":

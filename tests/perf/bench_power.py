@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -665,11 +665,31 @@ def cleanup() -> None:
         print(f"bench_power: warning: {e}", file=sys.stderr)
 
 
+def run_main(tool: str, body: Callable[[], str]) -> int:
+    """Run a benchmark's body: its report on stdout and the total time, or an
+    actionable message on stderr and a non-zero exit status."""
+    started = time.monotonic()
+    try:
+        text = body()
+    except BenchError as err:
+        print(f"{tool}: error: {err}", file=sys.stderr)
+        return 1
+    except libvirt.libvirtError as err:
+        print(f"{tool}: error: libvirt: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{tool}: interrupted", file=sys.stderr)
+        return 130
+    print(text)
+    print(f"total run time: {time.monotonic() - started:.0f} s")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.monotonic()
     progress(f"bench_power: {args.guests} test guests ({PREFIX}*), virtops.libvirt beside community.libvirt; takes a few minutes")
-    try:
+
+    def body() -> str:
         preflight()
         listener = StopListener(URI)
         try:
@@ -679,18 +699,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             cleanup()
             listener.close()
-    except BenchError as e:
-        print(f"bench_power: error: {e}", file=sys.stderr)
-        return 1
-    except libvirt.libvirtError as e:
-        print(f"bench_power: error: libvirt: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("bench_power: interrupted", file=sys.stderr)
-        return 130
-    print(text)
-    print(f"total run time: {time.monotonic() - started:.0f} s")
-    return 0
+        return text
+
+    return run_main("bench_power", body)
 
 
 if __name__ == "__main__":
