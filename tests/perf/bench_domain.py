@@ -62,6 +62,7 @@ from bench_power import (  # noqa: E402  (after the corpus helpers are on the pa
     VENV_BIN,
     VIRTOPS,
     BenchError,
+    LifecycleListener,
     failure_summary,
     libvirt_collection_dir,
     preflight,
@@ -193,29 +194,13 @@ def make_images() -> None:
 
 
 # --------------------------------------------------------------------------- libvirt
-class DefineListener:
-    """Counts libvirt's DEFINED lifecycle events (each write of a persistent definition) per domain.
-
-    Runs libvirt's default event loop in a daemon thread, on its own connection,
-    independent of the tools measured.
-    """
+class DefineListener(LifecycleListener):
+    """Counts libvirt's DEFINED lifecycle events (each write of a persistent definition) per domain."""
 
     def __init__(self, uri: str) -> None:
-        libvirt.registerErrorHandler(lambda *_args: None, None)
-        libvirt.virEventRegisterDefaultImpl()
-        threading.Thread(target=self._run_loop, name="libvirt-events", daemon=True).start()
-        try:
-            self.conn = libvirt.open(uri)
-        except libvirt.libvirtError as e:
-            raise BenchError(f"libvirt at {uri} does not answer ({e}); run 'make setup' or tests/testbed/start_daemons.sh") from None
         self._defines: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._callback_id = self.conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
-
-    @staticmethod
-    def _run_loop() -> None:
-        while True:
-            libvirt.virEventRunDefaultImpl()
+        super().__init__(uri)
 
     def _on_lifecycle(self, _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, _detail: int, _opaque: object) -> None:
         if event == libvirt.VIR_DOMAIN_EVENT_DEFINED:
@@ -225,13 +210,6 @@ class DefineListener:
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self._defines)
-
-    def close(self) -> None:
-        try:
-            self.conn.domainEventDeregisterAny(self._callback_id)
-            self.conn.close()
-        except libvirt.libvirtError:
-            pass
 
 
 def corpus_domains(conn: libvirt.virConnect) -> list[libvirt.virDomain]:

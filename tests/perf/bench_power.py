@@ -158,29 +158,45 @@ class BenchError(Exception):
 
 
 # --------------------------------------------------------------------------- libvirt
-class StopListener:
-    """Records when libvirt reports each domain stopped (lifecycle event STOPPED).
-
-    Runs libvirt's default event loop in a daemon thread, on its own connection,
-    independent of the tools measured.
-    """
+class LifecycleListener:
+    """Watches libvirt's domain lifecycle events on a connection of its own,
+    independent of the tools measured, with libvirt's default event loop in a
+    daemon thread. Subclasses set up their state, then call this __init__, and
+    implement _on_lifecycle."""
 
     def __init__(self, uri: str) -> None:
-        libvirt.registerErrorHandler(lambda *_: None, None)
+        libvirt.registerErrorHandler(lambda *_args: None, None)
         libvirt.virEventRegisterDefaultImpl()
         threading.Thread(target=self._run_loop, name="libvirt-events", daemon=True).start()
         try:
             self.conn = libvirt.open(uri)
         except libvirt.libvirtError as e:
             raise BenchError(f"libvirt at {uri} does not answer ({e}); run 'make setup' or tests/testbed/start_daemons.sh") from None
-        self._stops: dict[str, list[float]] = {}
-        self._cond = threading.Condition()
         self._callback_id = self.conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None)
 
     @staticmethod
     def _run_loop() -> None:
         while True:
             libvirt.virEventRunDefaultImpl()
+
+    def _on_lifecycle(self, _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, _detail: int, _opaque: object) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        try:
+            self.conn.domainEventDeregisterAny(self._callback_id)
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
+class StopListener(LifecycleListener):
+    """Records when libvirt reports each domain stopped (lifecycle event STOPPED)."""
+
+    def __init__(self, uri: str) -> None:
+        self._stops: dict[str, list[float]] = {}
+        self._cond = threading.Condition()
+        super().__init__(uri)
 
     def _on_lifecycle(self, _conn: libvirt.virConnect, dom: libvirt.virDomain, event: int, _detail: int, _opaque: object) -> None:
         if event != libvirt.VIR_DOMAIN_EVENT_STOPPED:
@@ -207,13 +223,6 @@ class StopListener:
                     missing = sorted(set(names) - set(first))
                     raise BenchError(f"no STOPPED event within {timeout:.0f} s for: {' '.join(missing)}")
                 self._cond.wait(left)
-
-    def close(self) -> None:
-        try:
-            self.conn.domainEventDeregisterAny(self._callback_id)
-            self.conn.close()
-        except libvirt.libvirtError:
-            pass
 
 
 def guest_py(*args: str, timeout: float = RUN_TIMEOUT) -> str:
