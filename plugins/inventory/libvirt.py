@@ -26,12 +26,13 @@ description:
   - "Groups: C(libvirt_<state>) (for example C(libvirt_running), C(libvirt_shutoff)),
     C(libvirt_hypervisor_<label>) and, with O(read_tags), C(tag_<tag>); group names are sanitised as Ansible
     does (C(kvm1.example.com) gives C(libvirt_hypervisor_kvm1_example_com))."
-  - Every text that comes from a hypervisor (domain names, tags, reasons) is marked unsafe, so a
-    C({{ }}) in a domain name or tag is never templated.
+  - Every text that comes from a hypervisor (domain names, tags, reasons) is untrusted, so a
+    C({{ }}) in a domain name or tag is never templated (ansible-core 2.19 and later leave such text
+    untrusted as it is; on earlier versions it is marked unsafe).
   - "Reads in bulk: the state, size and flags of all the domains of a hypervisor cost a constant number of
     libvirt calls (one statistics call and three filtered listings), whatever the number of domains.
     Per-domain calls are made only for what is asked: O(read_tags) (one small metadata read per domain) and
-    O(ip_sources) (one call per source tried, for active domains only), in a pool of O(max_workers) threads.
+    O(ip_sources) (one call per source tried, for active domains only), at most O(max_workers) at a time.
     Drivers whose statistics lack vCPUs and memory (libvirt's C(test) driver; QEMU has them) cost one more
     call per domain."
   - Nothing is ever changed on a hypervisor, and C(ansible_connection) is left alone.
@@ -120,7 +121,9 @@ options:
     default: true
   max_workers:
     description:
-      - How many threads make the per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor at once.
+      - How many per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor are made at once, by the
+        plugin's own thread and up to O(max_workers) - 1 helper threads, started only when some domain
+        needs a call of its own.
     type: int
     default: 8
     env:
@@ -202,10 +205,17 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader 
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
 
+# ansible-core 2.19 and later trust only text tagged as a template: text made here
+# from libvirt's answers carries no tag, so it is never templated and needs no mark.
+# Earlier versions template any plain str, so there it is marked unsafe.
+_MARK_UNSAFE = isinstance(AnsibleUnsafeText(""), AnsibleUnsafeText)
+
 
 def _untrusted(value):
     """Text from the hypervisor, marked so that it is never templated (numbers and
     flags need no mark)."""
+    if not _MARK_UNSAFE:
+        return value
     if isinstance(value, str):
         return AnsibleUnsafeText(value)
     return value if value is None or isinstance(value, (bool, int, float)) else wrap_var(value)
@@ -213,8 +223,9 @@ def _untrusted(value):
 
 _REPEATING = {"libvirt_uri", "libvirt_hypervisor", "libvirt_state", "libvirt_state_reason"}
 
-
 _FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "tags")
+# (host variable, fact of the reader), in the order hosts get them
+_VARIABLES = tuple((f"libvirt_{fact}", fact) for fact in _FACTS)
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -306,28 +317,26 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._groups: dict[str, str] = {}
         self._wrapped: dict[tuple[str, Any], Any] = {}
         for snapshot in snapshots:
+            hypervisor_group = f"libvirt_hypervisor_{snapshot['label']}"
             for domain in snapshot["domains"]:
-                self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain)
+                self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain, hypervisor_group)
 
-    def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any]) -> None:
-        host = AnsibleUnsafeText(name)  # hypervisor text is never templated, host names included
-        variables = {
-            "libvirt_uri": snapshot["uri"],
-            "libvirt_hypervisor": snapshot["label"],
-            **{f"libvirt_{fact}": domain[fact] for fact in _FACTS if fact in domain},
-        }
-        known = self.inventory.hosts.get(host)
-        keep_address = known is not None and "ansible_host" in known.vars
-        self.inventory.add_host(host)
-        for variable, value in variables.items():
-            self.inventory.set_variable(host, variable, self._untrusted(variable, value))
-        if self._set_ansible_host and domain["ips"] and not keep_address:
-            self.inventory.set_variable(host, "ansible_host", wrap_var(domain["ips"][0]))
+    def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any], hypervisor_group: str) -> None:
+        host = _untrusted(name)  # hypervisor text is never templated, host names included
+        variables = {"libvirt_uri": snapshot["uri"], "libvirt_hypervisor": snapshot["label"]}
+        for variable, fact in _VARIABLES:
+            if fact in domain:
+                variables[variable] = domain[fact]
+        if self._set_ansible_host and domain["ips"]:
+            variables["ansible_host"] = domain["ips"][0]
+        if _MARK_UNSAFE:
+            variables = {variable: self._untrusted(variable, value) for variable, value in variables.items()}
+        self._set_variables(host, variables)
 
-        groups = [f"libvirt_{domain['state']}", f"libvirt_hypervisor_{snapshot['label']}"]
-        groups += [f"tag_{tag}" for tag in domain.get("tags", ())]
-        for group in groups:
-            self.inventory.add_child(self._group(group), host)
+        self.inventory.add_child(self._group(hypervisor_group), host)
+        self.inventory.add_child(self._group(f"libvirt_{domain['state']}"), host)
+        for tag in domain.get("tags", ()):
+            self.inventory.add_child(self._group(f"tag_{tag}"), host)
 
         if any(self._constructed.values()):
             strict = self.get_option("strict")
@@ -335,6 +344,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self._constructed["compose"], hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self._constructed["groups"], hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self._constructed["keyed_groups"], hostvars, host, strict=strict)
+
+    def _set_variables(self, host: str, variables: dict[str, Any]) -> None:
+        """Add the host with its variables. A new host takes them in one update: what
+        Host.set_variable would store, as the names are fixed, valid and new to the host
+        (checked by a unit test), at a third of the cost. A host another source added
+        already gets each through set_variable, so that Ansible merges mappings as
+        usual, and keeps an ansible_host set elsewhere."""
+        known = self.inventory.hosts.get(host)
+        if known is None:
+            self.inventory.hosts[self.inventory.add_host(host)].vars.update(variables)
+            return
+        for variable, value in variables.items():
+            if not (variable == "ansible_host" and variable in known.vars):
+                known.set_variable(variable, value)
 
     def _untrusted(self, variable: str, value):
         """Text from the hypervisor, marked so that it is never templated. Values

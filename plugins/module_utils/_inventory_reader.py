@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
+import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Callable
@@ -48,6 +48,7 @@ _FLAG_LISTINGS = {
 _INACTIVE = ("shutoff", "saved")
 _SHUTOFF_CODE = 5  # VIR_DOMAIN_SHUTOFF
 _STATS_KEYS = {"state.state", "vcpu.current", "balloon.maximum"}
+THREADS_AFTER = 0.002  # seconds of per-domain calls left before helper threads join in
 _DECLARATIONS = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -137,18 +138,26 @@ class HypervisorReader:
         self._lock = threading.Lock()
         self._failures: dict[str, list[str]] = {}
         self._unsupported: set[str] = set()
+        self._statuses: dict[tuple[int, int, bool], Any] = {}
 
     def read(self) -> dict[str, Any]:
-        records = self._records()
+        records = [(domain.name(), domain, values) for domain, values in self._records()]
         flags = {key: self._uuids(getattr(libvirt, flag)) for key, flag in _FLAG_LISTINGS.items()}
-        names = sorted(domain.name() for domain, _values in records)
-        wanted = [(domain, values) for domain, values in records if self.request.wants_name(domain.name())]
-        # Only domains that need calls of their own go through the thread pool.
-        calling = [record for record in wanted if self._needs_calls(record[1])]
-        described = [self._describe(*record, flags) for record in wanted if not self._needs_calls(record[1])]
-        if calling:
-            with ThreadPoolExecutor(max_workers=self.request.max_workers, thread_name_prefix="libvirt-inventory") as pool:
-                described += pool.map(lambda record: self._describe(*record, flags), calling)
+        names = sorted(name for name, _domain, _values in records)
+        if self.request.include_names or self.request.exclude_names:
+            records = [record for record in records if self.request.wants_name(record[0])]
+        # Only domains that need calls of their own may go to threads; the others are
+        # described first (a helper whose call returned would wait for the GIL while
+        # this thread describes them).
+        calling, described = [], []
+        for record in records:
+            if self._needs_calls(record[2]):
+                calling.append(record)
+            else:
+                described.append(self._describe(*record, flags))
+        # Guest-agent calls wait on guests, each maybe for long: those start in parallel.
+        described += in_threads(lambda record: self._describe(*record, flags), calling, self.request.max_workers,
+                                eager="agent" in self.request.ip_sources)
         self._log_failures()
         domains = sorted((entry for entry in described if entry is not None), key=lambda entry: entry["name"])
         return {"names": names, "domains": domains}
@@ -182,7 +191,7 @@ class HypervisorReader:
         return VirtOpsError(f"Cannot list the domains at URI '{self.uri}': {error_text(err)}", uri=self.uri)
 
     # -- one domain: only what the statistics lack or the user asks for --------------------
-    def _describe(self, domain, values: dict[str, Any], flags: dict[str, set[str]]) -> dict[str, Any] | None:
+    def _describe(self, name: str, domain, values: dict[str, Any], flags: dict[str, set[str]]) -> dict[str, Any] | None:
         uuid = domain.UUIDString()
         try:
             status = self._status(domain, values, uuid in flags["managed_save"])
@@ -193,7 +202,7 @@ class HypervisorReader:
             vcpus, memory_kib = self._size(domain, values)
             domain_id = domain.ID()
             entry: dict[str, Any] = {
-                "name": domain.name(),
+                "name": name,
                 "uuid": uuid,
                 "id": domain_id if active and domain_id >= 0 else None,
                 "state": status.state,
@@ -212,7 +221,10 @@ class HypervisorReader:
 
     def _status(self, domain, values: dict[str, Any], managed_save: bool):
         if "state.state" in values:
-            return status_from_codes(values["state.state"], values.get("state.reason", 0), managed_save)
+            codes = (values["state.state"], values.get("state.reason", 0), managed_save)
+            if codes not in self._statuses:  # a fleet has few distinct states: name each once
+                self._statuses[codes] = status_from_codes(*codes)
+            return self._statuses[codes]
         state = self._ask(domain, "read the state", domain.state)
         return None if state is None else status_from_codes(state[0], state[1], managed_save)
 
@@ -278,6 +290,59 @@ class HypervisorReader:
     def _log_failures(self) -> None:
         for what, details in sorted(self._failures.items()):
             self.log(f"{self.uri}: could not {what} of {len(details)} domain(s), first {details[0]}")
+
+
+def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, eager: bool = False) -> list[Any]:
+    """``[func(item) for item in items]`` with at most ``max_workers`` calls at once.
+
+    This thread starts alone. Helper threads (up to ``max_workers - 1``) join in
+    at once when ``eager``, otherwise as soon as the items left would take more than
+    THREADS_AFTER seconds at the pace so far: a local daemon answers a quick call in
+    a tenth of a millisecond, one call at a time, so for a handful of them starting
+    threads costs more than it saves; for many, or for slow round trips, it pays.
+    The first exception a call raises is raised here, once every thread has stopped."""
+    results: list[Any] = [None] * len(items)
+    pending = iter(enumerate(items))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    helpers: list[threading.Thread] = []
+
+    def take_one() -> bool:
+        with lock:
+            index, item = next(pending, (None, None))
+        if index is None or errors:
+            return False
+        try:
+            results[index] = func(item)
+        except BaseException as err:  # pylint: disable=broad-exception-caught  # raised in the caller's thread
+            errors.append(err)
+        return True
+
+    def work() -> None:
+        while take_one():
+            pass
+
+    def start_helpers(left: int) -> None:
+        helpers.extend(threading.Thread(target=work, name="libvirt-inventory", daemon=True)
+                       for _index in range(min(max_workers - 1, left)))
+        for helper in helpers:
+            helper.start()
+
+    try:
+        if eager:
+            start_helpers(len(items))
+        started, done = time.monotonic(), 0
+        while take_one():
+            done += 1
+            left = len(items) - done
+            if not helpers and left and (time.monotonic() - started) / done * left > THREADS_AFTER:
+                start_helpers(left)
+    finally:
+        for helper in helpers:
+            helper.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def tags_from_metadata(text: str) -> list[str]:

@@ -611,6 +611,8 @@ NOTES = [
     " separately in the same rotation; the rest of virtops parse() is options, host names and adding to the inventory.",
     "virtops parse() also opens and closes its connection, reads 3 flag listings, one address call per running domain"
     " (ip_sources [lease], the default), and adds groups: none of that is in the floor.",
+    "floor: add hosts sets each variable through InventoryData.set_variable, as the issue defines it; the plugin"
+    " gives a host new to the inventory all its variables in one Host.vars update (same result, no per-name check).",
     "calls = libvirt-python calls counted by wrappers in this process (local getters name/UUIDString/ID not counted);"
     " for virtops also its own counter (plugin.libvirt_calls).",
     "Both configuration files hold only plugin and uri (qemu:///system); community.libvirt connects read-write.",

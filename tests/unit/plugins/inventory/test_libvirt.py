@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import sys
 from collections import Counter
 
 import libvirt
@@ -15,6 +16,7 @@ import yaml
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.loader import inventory_loader
 from ansible.utils.display import Display
+from ansible.utils.vars import validate_variable_name
 from inventory_harness import (
     VIRTOPS_NS,
     CallRecorder,
@@ -214,6 +216,23 @@ def test_text_from_the_hypervisor_is_kept_verbatim_in_process(tmp_path):
     assert group_hosts(inventory, "tag____lookup__env___VIRTOPS_PROBE_____") == {EVIL_NAME}
 
 
+def test_text_is_marked_unsafe_where_ansible_templates_plain_strings(tmp_path, monkeypatch):
+    # ansible-core before 2.19 templates any plain str: there the plugin marks text
+    # unsafe. 2.19 makes AnsibleUnsafeText a no-op; this runs that path all the same.
+    plugin = inventory_loader.get("virtops.libvirt.libvirt")
+    module = sys.modules[type(plugin).__module__]
+    assert module._MARK_UNSAFE is False  # 2.19 or later: text from libvirt is untrusted as it is
+    monkeypatch.setattr(module, "_MARK_UNSAFE", True)
+    marked = []
+    monkeypatch.setattr(module, "AnsibleUnsafeText", lambda text: marked.append(text) or text)
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG,)), Domain("web1")])
+    _plugin, inventory = parse_with_plugin(write_config(tmp_path, uri=uri, read_tags=True))
+    variables = inventory.get_host(EVIL_NAME).get_vars()
+    assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG])
+    assert {EVIL_NAME, "web1", "running", uri} <= set(marked)
+    assert marked.count("running") == 1  # a value repeated across hosts is marked once
+
+
 def test_text_from_the_hypervisor_is_never_templated(tmp_path, ansible_cli):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG, "web"))])
     config = write_config(tmp_path, uri=uri, read_tags=True)
@@ -275,6 +294,27 @@ def test_ansible_host_set_by_an_earlier_source_is_kept(tmp_path):
     web1, web2 = host_vars(inventory, "web1"), host_vars(inventory, "web2")
     assert web1["ansible_host"] == "10.0.0.5" and web1["libvirt_ips"]
     assert web2["ansible_host"] == web2["libvirt_ips"][0]
+
+
+def test_a_host_from_an_earlier_source_gets_the_same_variables_as_a_new_one(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1", tags=("web",)), Domain("web2", tags=("web",))])
+    static = tmp_path / "static.yml"
+    static.write_text(yaml.safe_dump({"all": {"hosts": {"web1": {"owner": "ops"}}}}))
+    inventory = load_inventory(static, write_config(tmp_path, uri=uri, read_tags=True))
+    web1, web2 = libvirt_facts(host_vars(inventory, "web1")), libvirt_facts(host_vars(inventory, "web2"))
+    assert host_vars(inventory, "web1")["owner"] == "ops"
+    assert set(web1) == set(web2) and web1["libvirt_tags"] == web2["libvirt_tags"] == ["web"]
+    assert group_hosts(inventory, "tag_web") == {"web1", "web2"}
+
+
+def test_host_variable_names_are_valid_as_set_variable_requires():
+    # A new host takes its variables in one update, without set_variable's check.
+    plugin = inventory_loader.get("virtops.libvirt.libvirt")
+    module = sys.modules[type(plugin).__module__]
+    names = [variable for variable, _fact in module._VARIABLES] + ["libvirt_uri", "libvirt_hypervisor", "ansible_host"]
+    for name in names:
+        validate_variable_name(name)
+    assert len(set(names)) == len(names) == 14
 
 
 def test_compose_overrides_ansible_host_and_the_option_turns_it_off(tmp_path):
