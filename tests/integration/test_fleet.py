@@ -111,6 +111,18 @@ def test_power_playbook_in_serial_batches_with_options(fleet, tmp_path):
     assert "(shutdown, destroy)" in run.line_of(stubborn)
 
 
+def test_power_playbook_with_a_state_per_host(fleet, tmp_path):
+    # power_state from the inventory (compose), not from -e: each host its own
+    batch = fleet.define("normal", tags=("batch",))
+    web = fleet.define("normal", tags=("web",))
+    fleet.start(batch)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True,
+                               compose={"power_state": "'shutdown' if 'batch' in libvirt_tags else 'running'"})
+    run = PlaybookRun("power", inventory).assert_ok()
+    assert (domstate(batch), domstate(web)) == ("shut off", "running")
+    assert run.summary[-1] == "power_state=shutdown,running: 2 domain(s), 2 changed, 0 failed"
+
+
 def test_power_playbook_refuses_what_it_cannot_do():
     run = PlaybookRun("power", "localhost,")
     assert run.rc != 0 and "power_state is not set" in run.output
