@@ -35,6 +35,7 @@ description:
     O(ip_sources) (one call per source tried, for active domains only), at most O(max_workers) at a time.
     Drivers whose statistics lack vCPUs and memory (libvirt's C(test) driver; QEMU has them) cost one more
     call per domain."
+  - Several hypervisors are read at the same time, so the inventory takes as long as the slowest of them.
   - Nothing is ever changed on a hypervisor, and C(ansible_connection) is left alone.
 author:
   - virtops maintainers (@virtops)
@@ -201,6 +202,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names i
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import (
     ReadRequest,
+    in_threads,
     read_hypervisor,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
@@ -288,23 +290,35 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return snapshots
 
     def _read(self, targets: list[Hypervisor], request: ReadRequest) -> tuple[list[dict[str, Any]], bool]:
+        """Read every hypervisor, all at once (one thread each when there are several:
+        libvirt calls release the GIL, so round trips to different hosts overlap)."""
         self.libvirt_calls = {}
         snapshots = []
-        for target in targets:
-            started = time.monotonic()
-            try:
-                data, calls = read_hypervisor(target.uri, request, self._log)
-            except VirtOpsError as err:
+        outcomes = in_threads(lambda target: self._read_one(target, request), targets, len(targets), eager=True)
+        for target, (data, calls, messages, error) in zip(targets, outcomes):
+            for message in messages:  # shown here, in this thread, in the order of the URIs
+                self._log(message)
+            if error is not None:
                 if self.get_option("strict_uris"):
-                    raise AnsibleParserError(err.msg) from err
-                self.display.warning(f"{self.NAME}: skipped hypervisor '{target.label}': {err.msg}")
+                    raise AnsibleParserError(error.msg) from error
+                self.display.warning(f"{self.NAME}: skipped hypervisor '{target.label}': {error.msg}")
                 continue
             self.libvirt_calls[target.uri] = dict(calls.counts)
-            self._log(
-                f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
-                f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))} in {time.monotonic() - started:.2f}s")
             snapshots.append({"uri": target.uri, "label": target.label, **data})
         return snapshots, len(snapshots) == len(targets)
+
+    @staticmethod
+    def _read_one(target: Hypervisor, request: ReadRequest) -> tuple[Any, Any, list[str], VirtOpsError | None]:
+        """(data, calls, log messages, error) of one hypervisor: nothing is shown from here."""
+        messages: list[str] = []
+        started = time.monotonic()
+        try:
+            data, calls = read_hypervisor(target.uri, request, messages.append)
+        except VirtOpsError as err:
+            return None, None, messages, err
+        messages.append(f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
+                        f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))} in {time.monotonic() - started:.2f}s")
+        return data, calls, messages, None
 
     def _log(self, message: str) -> None:
         self.display.vvv(f"{self.NAME}: {message}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
+import threading
 from collections import Counter
 
 import libvirt
@@ -197,6 +198,26 @@ def test_a_name_on_two_hypervisors_is_qualified_on_both_in_any_uri_order(tmp_pat
         assert group_hosts(inventory, "libvirt_hypervisor_kvm2_example_com") == {"web@kvm2.example.com", "db@kvm2.example.com", "only-two"}
         seen.append({name: libvirt_facts(host_vars(inventory, name)) for name in inventory.hosts})
     assert seen[0] == seen[1]
+
+
+def test_hypervisors_are_read_at_the_same_time_and_reported_in_uri_order(tmp_path, monkeypatch, warnings, verbose):
+    plugin = inventory_loader.get("virtops.libvirt.libvirt")
+    module = sys.modules[type(plugin).__module__]
+    real_read = module.read_hypervisor
+    together = threading.Barrier(3, timeout=10)  # passes only if the three reads overlap
+
+    def read(uri, request, log):
+        together.wait()
+        return real_read(uri, request, log)
+
+    monkeypatch.setattr(module, "read_hypervisor", read)
+    uris = [write_fleet(tmp_path / f"{index}.xml", [Domain(f"vm{index}")]) for index in range(2)]
+    entries = [{"uri": uri, "name": f"kvm{index}"} for index, uri in enumerate(uris)] + [{"uri": UNREACHABLE, "name": "gone"}]
+    _plugin, inventory = parse_with_plugin(write_config(tmp_path, uris=entries))
+    assert {"vm0", "vm1"} <= set(inventory.hosts)
+    assert len(warnings) == 1 and "'gone'" in warnings[0] and UNREACHABLE in warnings[0]
+    # one summary line per hypervisor that answered, in the order of the URIs
+    assert [uri for line in verbose for uri in uris if line.startswith(f"virtops.libvirt.libvirt: {uri}: ")] == uris
 
 
 def test_a_qualified_name_does_not_change_with_a_filter(tmp_path):
