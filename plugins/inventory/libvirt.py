@@ -122,9 +122,9 @@ options:
     default: true
   max_workers:
     description:
-      - How many per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor are made at once, by the
-        plugin's own thread and up to O(max_workers) - 1 helper threads, started only when some domain
-        needs a call of its own.
+      - How many per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor are made at once. The
+        plugin's own thread makes them; up to O(max_workers) - 1 helper threads join in once the calls left
+        would take more than 2 ms at the pace so far, or at once for the C(agent) source.
     type: int
     default: 8
     env:

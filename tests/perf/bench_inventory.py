@@ -681,7 +681,7 @@ def parse_sizes(text: str) -> list[int]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--sizes", type=parse_sizes, default=parse_sizes("100,1000,3000"), help="numbers of domains (default 100,1000,3000)")
-    p.add_argument("--reps", type=int, default=5, help="timed parse() runs per tool and size (default %(default)s)")
+    p.add_argument("--reps", type=int, default=11, help="timed parse() runs per tool and size (default %(default)s)")
     p.add_argument("--cli-reps", type=int, default=3, help="timed ansible-inventory runs per tool and size (default %(default)s)")
     p.add_argument("--no-fleet", action="store_true", help="skip part e (the fleet playbook on 8 real guests)")
     p.add_argument("--shutdown-delay", type=float, default=0.0, help="seconds the fleet guests take to power off (default %(default)s)")
