@@ -197,21 +197,25 @@ class HypervisorReader:
             status = self._status(domain, values, uuid in flags["managed_save"])
             if status is None or (self.request.states and status.state not in self.request.states):
                 return None
+            state = status.state
+            active = state not in _INACTIVE
             persistent = uuid not in flags["transient"]
-            active = status.state not in _INACTIVE
-            vcpus, memory_kib = self._size(domain, values)
-            domain_id = domain.ID()
+            if "vcpu.current" in values and "balloon.maximum" in values:
+                vcpus, memory_kib = values["vcpu.current"], values["balloon.maximum"]
+            else:
+                vcpus, memory_kib = self._size(domain)
+            domain_id = domain.ID() if active else -1
             entry: dict[str, Any] = {
                 "name": name,
                 "uuid": uuid,
-                "id": domain_id if active and domain_id >= 0 else None,
-                "state": status.state,
+                "id": domain_id if domain_id >= 0 else None,
+                "state": state,
                 "state_reason": status.reason,
                 "persistent": persistent,
                 "autostart": uuid in flags["autostart"],
                 "vcpus": vcpus,
                 "memory_mib": None if memory_kib is None else memory_kib // 1024,
-                "ips": self._addresses(domain, status.state) if active else [],
+                "ips": self._addresses(domain, state) if active else [],
             }
             if self.request.read_tags:
                 entry["tags"] = self._tags(domain, persistent)
@@ -228,11 +232,9 @@ class HypervisorReader:
         state = self._ask(domain, "read the state", domain.state)
         return None if state is None else status_from_codes(state[0], state[1], managed_save)
 
-    def _size(self, domain, values: dict[str, Any]) -> tuple[int | None, int | None]:
-        """vCPUs and memory (KiB) from the statistics, or from one info() call where
-        the driver's statistics lack them (libvirt's test driver; QEMU has them)."""
-        if "vcpu.current" in values and "balloon.maximum" in values:
-            return int(values["vcpu.current"]), int(values["balloon.maximum"])
+    def _size(self, domain) -> tuple[int | None, int | None]:
+        """vCPUs and memory (KiB) from one info() call, where the driver's statistics
+        lack them (libvirt's test driver; QEMU has them)."""
         info = self._ask(domain, "read the vCPUs and memory", domain.info)
         return (None, None) if info is None else (int(info[3]), int(info[1]))
 
