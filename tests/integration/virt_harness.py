@@ -151,6 +151,9 @@ class Guests:
         if state == "paused":
             virsh("suspend", name)
         elif state == "saved":
+            # Seen once under load: a guest saved within milliseconds of "acpid
+            # started" ignored every ACPI request after its restore. Let it settle.
+            time.sleep(1)
             virsh("managedsave", name)
         return name
 
