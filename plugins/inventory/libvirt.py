@@ -132,11 +132,25 @@ options:
     ini:
       - section: virtops_libvirt_inventory
         key: max_workers
+  timeout:
+    description:
+      - Seconds to wait for the hypervisors, all read at the same time. One that has not been read by then
+        (a host that accepts the connection but never answers, a hung daemon, an ssh login that waits) is
+        treated like one that cannot be reached, see O(strict_uris).
+      - libvirt has no connection timeout of its own; without this, such a hypervisor would hold the
+        inventory (and the playbook) for as long as the operating system keeps the connection.
+    type: float
+    default: 60
+    env:
+      - name: VIRTOPS_LIBVIRT_INVENTORY_TIMEOUT
+    ini:
+      - section: virtops_libvirt_inventory
+        key: timeout
   strict_uris:
     description:
-      - What to do when a hypervisor cannot be reached or refuses to list its domains. By default, one
-        warning names it and the rest of the inventory loads. With V(true), the inventory source fails
-        with an error naming the URI.
+      - What to do when a hypervisor cannot be reached, does not answer within O(timeout), or refuses to
+        list its domains. By default, one warning names it and the rest of the inventory loads. With
+        V(true), the inventory source fails with an error naming the URI.
     type: bool
     default: false
 notes:
@@ -202,10 +216,10 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names i
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import (
     ReadRequest,
-    in_threads,
     read_hypervisor,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
+from ansible_collections.virtops.libvirt.plugins.module_utils._threads import TimedOut, each_within
 
 # ansible-core 2.19 and later trust only text tagged as a template: text made here
 # from libvirt's answers carries no tag, so it is never templated and needs no mark.
@@ -290,12 +304,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return snapshots
 
     def _read(self, targets: list[Hypervisor], request: ReadRequest) -> tuple[list[dict[str, Any]], bool]:
-        """Read every hypervisor, all at once (one thread each when there are several:
-        libvirt calls release the GIL, so round trips to different hosts overlap)."""
+        """Read every hypervisor at the same time, one thread each (libvirt calls release
+        the GIL, so round trips to different hosts overlap), for at most the timeout."""
+        seconds = self.get_option("timeout")
+        if not seconds > 0:
+            raise AnsibleParserError(f"Option timeout must be a number of seconds above 0, not {seconds}.")
         self.libvirt_calls = {}
         snapshots = []
-        outcomes = in_threads(lambda target: self._read_one(target, request), targets, len(targets), eager=True)
-        for target, (data, calls, messages, error) in zip(targets, outcomes):
+        outcomes = each_within(lambda target: self._read_one(target, request), targets, seconds)
+        for target, outcome in zip(targets, outcomes):
+            if isinstance(outcome, TimedOut):
+                outcome = None, None, [], VirtOpsError(
+                    f"The hypervisor at URI '{target.uri}' did not answer within {seconds:g} s (option timeout). "
+                    "Check that its host and libvirt daemon are up, or raise the timeout.", uri=target.uri)
+            data, calls, messages, error = outcome
             for message in messages:  # shown here, in this thread, in the order of the URIs
                 self._log(message)
             if error is not None:

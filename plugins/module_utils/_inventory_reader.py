@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -30,6 +29,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connectio
     is_no_domain,
     libvirt,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._threads import in_threads
 
 IP_SOURCES = ("lease", "agent", "arp")
 _SOURCE_FLAGS = {
@@ -48,7 +48,6 @@ _FLAG_LISTINGS = {
 _INACTIVE = ("shutoff", "saved")
 _SHUTOFF_CODE = 5  # VIR_DOMAIN_SHUTOFF
 _STATS_KEYS = {"state.state", "vcpu.current", "balloon.maximum"}
-THREADS_AFTER = 0.002  # seconds of per-domain calls left before helper threads join in
 _DECLARATIONS = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -292,59 +291,6 @@ class HypervisorReader:
     def _log_failures(self) -> None:
         for what, details in sorted(self._failures.items()):
             self.log(f"{self.uri}: could not {what} of {len(details)} domain(s), first {details[0]}")
-
-
-def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, eager: bool = False) -> list[Any]:
-    """``[func(item) for item in items]`` with at most ``max_workers`` calls at once.
-
-    This thread starts alone. Helper threads (up to ``max_workers - 1``) join in
-    at once when ``eager``, otherwise as soon as the items left would take more than
-    THREADS_AFTER seconds at the pace so far: a local daemon answers a quick call in
-    a tenth of a millisecond, one call at a time, so for a handful of them starting
-    threads costs more than it saves; for many, or for slow round trips, it pays.
-    The first exception a call raises is raised here, once every thread has stopped."""
-    results: list[Any] = [None] * len(items)
-    pending = iter(enumerate(items))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
-    helpers: list[threading.Thread] = []
-
-    def take_one() -> bool:
-        with lock:
-            index, item = next(pending, (None, None))
-        if index is None or errors:
-            return False
-        try:
-            results[index] = func(item)
-        except BaseException as err:  # pylint: disable=broad-exception-caught  # raised in the caller's thread
-            errors.append(err)
-        return True
-
-    def work() -> None:
-        while take_one():
-            pass
-
-    def start_helpers(left: int) -> None:
-        helpers.extend(threading.Thread(target=work, name="libvirt-inventory", daemon=True)
-                       for _index in range(min(max_workers - 1, left)))
-        for helper in helpers:
-            helper.start()
-
-    try:
-        if eager:
-            start_helpers(len(items))
-        started, done = time.monotonic(), 0
-        while take_one():
-            done += 1
-            left = len(items) - done
-            if not helpers and left and (time.monotonic() - started) / done * left > THREADS_AFTER:
-                start_helpers(left)
-    finally:
-        for helper in helpers:
-            helper.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def tags_from_metadata(text: str) -> list[str]:

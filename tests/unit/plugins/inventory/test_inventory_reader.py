@@ -4,8 +4,6 @@ that vanish while being read, drivers without bulk statistics, tags, addresses."
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 import libvirt
 import pytest
@@ -15,7 +13,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader 
     CallCounter,
     HypervisorReader,
     ReadRequest,
-    in_threads,
     read_hypervisor,
     tags_from_metadata,
     usable_addresses,
@@ -151,48 +148,3 @@ def test_name_patterns_are_case_sensitive_globs():
     request = ReadRequest(include_names=("web*", "db[12]"), exclude_names=("*-old",))
     assert [name for name in ("web1", "Web2", "web-old", "db1", "db3", "cache") if request.wants_name(name)] == ["web1", "db1"]
     assert ReadRequest().wants_name("anything")
-
-
-# -- per-domain calls in threads ------------------------------------------------------------
-def test_in_threads_keeps_the_order_and_bounds_the_calls_at_once():
-    lock, running, most = threading.Lock(), [0], [0]
-
-    def call(item):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.01)
-        with lock:
-            running[0] -= 1
-        return item * 2
-
-    assert in_threads(call, list(range(20)), 3) == [item * 2 for item in range(20)]
-    assert most[0] == 3  # 20 calls of 10 ms: helpers join in after the first
-    most[0] = 0
-    assert in_threads(call, list(range(5)), 8, eager=True) == [item * 2 for item in range(5)]
-    assert most[0] == 5
-
-
-def test_in_threads_makes_a_few_quick_calls_in_this_thread():
-    seen = in_threads(lambda _item: threading.current_thread(), list(range(5)), 8)
-    assert seen == [threading.current_thread()] * 5
-
-
-def test_in_threads_with_one_worker_calls_in_this_thread_only():
-    seen = in_threads(lambda _item: threading.current_thread(), [1, 2, 3], 1)
-    assert seen == [threading.current_thread()] * 3
-    assert in_threads(lambda item: item, [], 4) == []
-
-
-def test_in_threads_raises_the_first_error_after_every_thread_stopped():
-    def call(item):
-        if item == 3:
-            raise RuntimeError("item 3 failed")
-        return item
-
-    before = threading.active_count()
-    with pytest.raises(RuntimeError, match="item 3 failed"):
-        in_threads(call, list(range(10)), 4)
-    with pytest.raises(RuntimeError, match="item 3 failed"):
-        in_threads(call, list(range(10)), 4, eager=True)
-    assert threading.active_count() == before

@@ -5,10 +5,13 @@ itself, to see its errors and call counts), and as `ansible-inventory` /
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
+import socket
 import sys
 import threading
+import time
 from collections import Counter
 
 import libvirt
@@ -291,6 +294,48 @@ def test_strict_uris_fails_naming_the_uri(tmp_path):
     config = write_config(tmp_path, uris=[good, {"uri": UNREACHABLE, "name": "down"}], strict_uris=True)
     with pytest.raises(AnsibleParserError, match=f"Cannot connect to libvirt at URI '{re.escape(UNREACHABLE)}'"):
         parse_with_plugin(config)
+
+
+@pytest.fixture
+def silent_hypervisor():
+    """A qemu+tcp URI on loopback whose server accepts connections and never
+    answers: libvirt's client waits for it with no time limit of its own."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                accepted.append(server.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"qemu+tcp://127.0.0.1:{server.getsockname()[1]}/system"
+    server.close()
+    for connection in accepted:  # the client left waiting gets an error and its thread ends
+        connection.close()
+
+
+def test_a_hypervisor_that_never_answers_is_skipped_after_the_timeout(tmp_path, warnings, silent_hypervisor):
+    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    config = write_config(tmp_path, uris=[good, {"uri": silent_hypervisor, "name": "mute"}], timeout=1)
+    started = time.monotonic()
+    _plugin, inventory = parse_with_plugin(config)
+    assert 1 <= time.monotonic() - started < 5
+    assert set(inventory.hosts) == {"web1"}
+    assert warnings == [f"virtops.libvirt.libvirt: skipped hypervisor 'mute': The hypervisor at URI '{silent_hypervisor}' "
+                        "did not answer within 1 s (option timeout). Check that its host and libvirt daemon are up, "
+                        "or raise the timeout."]
+    strict = write_config(tmp_path, stem="strict", uris=[good, {"uri": silent_hypervisor, "name": "mute"}],
+                          timeout=0.5, strict_uris=True)
+    with pytest.raises(AnsibleParserError, match=f"The hypervisor at URI '{re.escape(silent_hypervisor)}' did not answer within 0.5 s"):
+        parse_with_plugin(strict)
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_timeout_must_be_positive(tmp_path, timeout):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    with pytest.raises(AnsibleParserError, match=f"Option timeout must be a number of seconds above 0, not {timeout}"):
+        parse_with_plugin(write_config(tmp_path, uri=uri, timeout=timeout))
 
 
 def test_unreachable_hypervisors_as_ansible_inventory_shows_them(tmp_path, ansible_cli):
