@@ -134,11 +134,15 @@ options:
         key: max_workers
   timeout:
     description:
-      - Seconds to wait for the hypervisors, all read at the same time. One that has not been read by then
-        (a host that accepts the connection but never answers, a hung daemon, an ssh login that waits) is
-        treated like one that cannot be reached, see O(strict_uris).
+      - Seconds to wait for the connections to remote hypervisors (URIs with a host name or a network
+        transport), all opened at the same time. One not connected by then (a host that accepts the
+        connection but never answers, a hung daemon, an ssh login that waits) is treated like one that cannot
+        be reached, see O(strict_uris).
       - libvirt has no connection timeout of its own; without this, such a hypervisor would hold the
         inventory (and the playbook) for as long as the operating system keeps the connection.
+      - A local URI (the daemon's own socket, as C(qemu:///system)) is connected directly; it answers or fails
+        at once. Once connected, reading is not limited by this option; its bulk calls do not wait for busy
+        domains.
     type: float
     default: 60
     env:
@@ -215,11 +219,13 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names i
     hypervisors,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import (
+    CallCounter,
     ReadRequest,
-    read_hypervisor,
+    connect,
+    read_connection,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
-from ansible_collections.virtops.libvirt.plugins.module_utils._threads import TimedOut, each_within
+from ansible_collections.virtops.libvirt.plugins.module_utils._threads import TimedOut, each_within, in_threads
 
 # ansible-core 2.19 and later trust only text tagged as a template: text made here
 # from libvirt's answers carries no tag, so it is never templated and needs no mark.
@@ -304,43 +310,71 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return snapshots
 
     def _read(self, targets: list[Hypervisor], request: ReadRequest) -> tuple[list[dict[str, Any]], bool]:
-        """Read every hypervisor at the same time, one thread each (libvirt calls release
-        the GIL, so round trips to different hosts overlap), for at most the timeout."""
+        """Connect to every hypervisor at once, waiting at most the timeout, then read
+        those connected: several at the same time, one thread each (libvirt calls
+        release the GIL, so round trips to different hosts overlap), a single one in
+        this thread. Errors and log lines are shown here, in the order of the URIs."""
         seconds = self.get_option("timeout")
         if not seconds > 0:
             raise AnsibleParserError(f"Option timeout must be a number of seconds above 0, not {seconds}.")
         self.libvirt_calls = {}
-        snapshots = []
-        outcomes = each_within(lambda target: self._read_one(target, request), targets, seconds)
-        for target, outcome in zip(targets, outcomes):
-            if isinstance(outcome, TimedOut):
-                outcome = None, None, [], VirtOpsError(
+        calls = {target.uri: CallCounter() for target in targets}
+        # A local daemon's socket answers or fails at once: connect here. Remote ones
+        # can hang on the network: connect in threads, for at most the timeout.
+        remote = [target for target in targets if target.remote]
+        connections = {target.uri: self._connect(target, request, calls[target.uri]) for target in targets if not target.remote}
+        connections.update(zip((target.uri for target in remote), each_within(
+            lambda target: self._connect(target, request, calls[target.uri]), remote, seconds,
+            on_late=lambda late: None if isinstance(late, VirtOpsError) else late.close())))
+        failures: dict[str, VirtOpsError] = {}
+        connected: list[tuple[Hypervisor, Any]] = []
+        for target in targets:
+            conn = connections[target.uri]
+            if isinstance(conn, TimedOut):
+                failures[target.uri] = VirtOpsError(
                     f"The hypervisor at URI '{target.uri}' did not answer within {seconds:g} s (option timeout). "
                     "Check that its host and libvirt daemon are up, or raise the timeout.", uri=target.uri)
-            data, calls, messages, error = outcome
-            for message in messages:  # shown here, in this thread, in the order of the URIs
+            elif isinstance(conn, VirtOpsError):
+                failures[target.uri] = conn
+            else:
+                connected.append((target, conn))
+        outcomes = dict(zip((target.uri for target, _conn in connected),
+                            in_threads(lambda pair: self._read_one(*pair, request, calls[pair[0].uri]),
+                                       connected, len(connected), eager=True)))
+        snapshots = []
+        for target in targets:
+            data, messages, error = outcomes.get(target.uri, (None, [], failures.get(target.uri)))
+            for message in messages:
                 self._log(message)
             if error is not None:
                 if self.get_option("strict_uris"):
                     raise AnsibleParserError(error.msg) from error
                 self.display.warning(f"{self.NAME}: skipped hypervisor '{target.label}': {error.msg}")
                 continue
-            self.libvirt_calls[target.uri] = dict(calls.counts)
+            self.libvirt_calls[target.uri] = dict(calls[target.uri].counts)
             snapshots.append({"uri": target.uri, "label": target.label, **data})
         return snapshots, len(snapshots) == len(targets)
 
     @staticmethod
-    def _read_one(target: Hypervisor, request: ReadRequest) -> tuple[Any, Any, list[str], VirtOpsError | None]:
-        """(data, calls, log messages, error) of one hypervisor: nothing is shown from here."""
+    def _connect(target: Hypervisor, request: ReadRequest, calls: CallCounter):
+        """A connection, or the VirtOpsError saying why there is none."""
+        try:
+            return connect(target.uri, request, calls)
+        except VirtOpsError as err:
+            return err
+
+    @staticmethod
+    def _read_one(target: Hypervisor, conn, request: ReadRequest, calls: CallCounter) -> tuple[Any, list[str], VirtOpsError | None]:
+        """(data, log messages, error) of one connected hypervisor; nothing is shown from here."""
         messages: list[str] = []
         started = time.monotonic()
         try:
-            data, calls = read_hypervisor(target.uri, request, messages.append)
+            data = read_connection(conn, target.uri, request, calls, messages.append)
         except VirtOpsError as err:
-            return None, None, messages, err
+            return None, messages, err
         messages.append(f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
                         f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))} in {time.monotonic() - started:.2f}s")
-        return data, calls, messages, None
+        return data, messages, None
 
     def _log(self, message: str) -> None:
         self.display.vvv(f"{self.NAME}: {message}")

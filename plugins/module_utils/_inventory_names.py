@@ -28,6 +28,17 @@ class Hypervisor:
     uri: str
     label: str
 
+    @property
+    def remote(self) -> bool:
+        """Whether the URI reaches the daemon over a network (a host name, or a
+        transport other than the local socket): only such a connection can hang on
+        an unanswered network round trip."""
+        try:
+            parts = urlsplit(self.uri)
+        except ValueError:
+            return True
+        return bool(parts.netloc) or parts.scheme.partition("+")[2] not in ("", "unix")
+
 
 def default_label(uri: str) -> str:
     """The host part of the URI (no user, no port), or ``localhost`` for a local URI."""

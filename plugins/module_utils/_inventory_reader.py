@@ -107,20 +107,34 @@ def read_hypervisor(uri: str, request: ReadRequest, log: Callable[[str], None]) 
     """Connect to ``uri``, read its domains and disconnect; raise VirtOpsError
     naming the URI when it cannot be reached or refuses a bulk call."""
     calls = CallCounter()
+    return read_connection(connect(uri, request, calls), uri, request, calls, log), calls
+
+
+def connect(uri: str, request: ReadRequest, calls: CallCounter):
+    """A connection to ``uri`` (read-only unless the request needs more); VirtOpsError
+    naming the URI when it cannot be made."""
     opener = libvirt.open if request.needs_write_access else libvirt.openReadOnly
     try:
-        conn = calls(opener, uri)
+        return calls(opener, uri)
     except libvirt.libvirtError as err:
         raise VirtOpsError(f"Cannot connect to libvirt at URI '{uri}': {error_text(err)}. Check the URI "
                            "(option uris) and that the libvirt daemon is running and reachable by this user.",
                            uri=uri) from err
+
+
+def read_connection(conn, uri: str, request: ReadRequest, calls: CallCounter, log: Callable[[str], None]) -> dict[str, Any]:
+    """Read the domains of an open connection, then close it (whatever happens)."""
     try:
-        return HypervisorReader(conn, uri, request, calls, log).read(), calls
+        return HypervisorReader(conn, uri, request, calls, log).read()
     finally:
-        try:
-            calls(conn.close)
-        except libvirt.libvirtError as err:  # what was read is read: say it, quietly
-            log(f"{uri}: closing the connection failed: {error_text(err)}")
+        close(conn, uri, calls, log)
+
+
+def close(conn, uri: str, calls: CallCounter, log: Callable[[str], None]) -> None:
+    try:
+        calls(conn.close)
+    except libvirt.libvirtError as err:  # what was read is read: say it, quietly
+        log(f"{uri}: closing the connection failed: {error_text(err)}")
 
 
 class HypervisorReader:

@@ -77,27 +77,43 @@ def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, e
     return results
 
 
-def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float) -> list[Any]:
+def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float,
+                on_late: Callable[[Any], None] | None = None) -> list[Any]:
     """``[func(item) for item in items]``, each call in its own thread, all of them
     waited for at most ``seconds`` in all. A call that has not returned by then gives
     a TimedOut in its place; its (daemon) thread is left to finish on its own, and
-    whatever it returns is dropped. The first exception a call raises is raised here."""
+    what it returns then goes to ``on_late`` (to release it), in that thread. The
+    first exception a call raises in time is raised here."""
     results: list[Any] = [TimedOut(seconds)] * len(items)
     errors: list[BaseException] = []
+    lock = threading.Lock()
+    waiting = [True]
 
     def run(index: int, item: Any) -> None:
         try:
-            results[index] = func(item)
+            value = func(item)
         except BaseException as err:  # pylint: disable=broad-exception-caught  # raised in the caller's thread
-            errors.append(err)
+            with lock:
+                if waiting[0]:
+                    errors.append(err)
+            return
+        with lock:
+            if waiting[0]:
+                results[index] = value
+                return
+        if on_late is not None:
+            on_late(value)
 
-    threads = [threading.Thread(target=run, args=(index, item), name="libvirt-hypervisor", daemon=True)
+    threads = [threading.Thread(target=run, args=(index, item), name="virtops-within", daemon=True)
                for index, item in enumerate(items)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + seconds
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        waiting[0] = False
+        outcomes = list(results)
     if errors:
         raise errors[0]
-    return list(results)
+    return outcomes

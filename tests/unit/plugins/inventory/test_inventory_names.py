@@ -78,3 +78,12 @@ def test_host_names_are_unique_and_do_not_depend_on_the_order():
         assert len(set(expected.values())) == len(expected)
         for order in itertools.islice(itertools.permutations(fleet.items()), 6):
             assert host_names({label: list(reversed(names)) for label, names in order}) == expected
+
+
+@pytest.mark.parametrize(("uri", "remote"), [
+    ("qemu:///system", False), ("qemu+unix:///system", False), ("test:///default", False),
+    ("qemu+ssh://root@kvm1/system", True), ("qemu://kvm1/system", True), ("qemu+tcp://127.0.0.1:16509/system", True),
+    ("qemu+ext:///system?command=/bin/proxy", True),
+])
+def test_remote_uris_are_those_reaching_the_daemon_over_a_network(uri, remote):
+    assert Hypervisor(uri, "x").remote is remote

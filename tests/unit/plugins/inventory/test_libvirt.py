@@ -206,16 +206,16 @@ def test_a_name_on_two_hypervisors_is_qualified_on_both_in_any_uri_order(tmp_pat
 def test_hypervisors_are_read_at_the_same_time_and_reported_in_uri_order(tmp_path, monkeypatch, warnings, verbose):
     plugin = inventory_loader.get("virtops.libvirt.libvirt")
     module = sys.modules[type(plugin).__module__]
-    real_read = module.read_hypervisor
-    together = threading.Barrier(3, timeout=10)  # passes only if the three reads overlap
+    real_read = module.read_connection
+    together = threading.Barrier(2, timeout=10)  # passes only if the two reads overlap
 
-    def read(uri, request, log):
+    def read(*args):
         together.wait()
-        return real_read(uri, request, log)
+        return real_read(*args)
 
-    monkeypatch.setattr(module, "read_hypervisor", read)
+    monkeypatch.setattr(module, "read_connection", read)
     uris = [write_fleet(tmp_path / f"{index}.xml", [Domain(f"vm{index}")]) for index in range(2)]
-    entries = [{"uri": uri, "name": f"kvm{index}"} for index, uri in enumerate(uris)] + [{"uri": UNREACHABLE, "name": "gone"}]
+    entries = [{"uri": UNREACHABLE, "name": "gone"}] + [{"uri": uri, "name": f"kvm{index}"} for index, uri in enumerate(uris)]
     _plugin, inventory = parse_with_plugin(write_config(tmp_path, uris=entries))
     assert {"vm0", "vm1"} <= set(inventory.hosts)
     assert len(warnings) == 1 and "'gone'" in warnings[0] and UNREACHABLE in warnings[0]

@@ -84,6 +84,24 @@ def test_each_within_gives_timed_out_for_a_call_that_has_not_returned():
     assert isinstance(outcomes[1], TimedOut)
 
 
+def test_each_within_hands_what_a_late_call_returns_to_on_late():
+    late = []
+    release, handed = threading.Event(), threading.Event()
+
+    def call(item):
+        if item == "slow":
+            release.wait(10)
+        return f"{item}-done"
+
+    def on_late(value):
+        late.append(value)
+        handed.set()
+
+    assert isinstance(each_within(call, ["quick", "slow"], 0.2, on_late=on_late)[1], TimedOut)
+    release.set()
+    assert handed.wait(5) and late == ["slow-done"]
+
+
 def test_each_within_raises_the_first_error():
     def call(item):
         if item == 2:
