@@ -373,7 +373,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except VirtOpsError as err:
             return None, messages, err
         messages.append(f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
-                        f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))} in {time.monotonic() - started:.2f}s")
+                        f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))}, read in {time.monotonic() - started:.2f}s")
         return data, messages, None
 
     def _log(self, message: str) -> None:
