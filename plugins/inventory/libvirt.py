@@ -204,6 +204,7 @@ cache_connection: ~/.cache/virtops-inventory
 cache_timeout: 600
 """
 
+import contextlib
 import time
 from typing import Any
 
@@ -224,7 +225,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader 
     connect,
     read_connection,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR
+from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._threads import TimedOut, each_within, in_threads
 
 # ansible-core 2.19 and later trust only text tagged as a template: text made here
@@ -325,7 +326,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         connections = {target.uri: self._connect(target, request, calls[target.uri]) for target in targets if not target.remote}
         connections.update(zip((target.uri for target in remote), each_within(
             lambda target: self._connect(target, request, calls[target.uri]), remote, seconds,
-            on_late=lambda late: None if isinstance(late, VirtOpsError) else late.close())))
+            on_late=self._release)))
         failures: dict[str, VirtOpsError] = {}
         connected: list[tuple[Hypervisor, Any]] = []
         for target in targets:
@@ -362,6 +363,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return connect(target.uri, request, calls)
         except VirtOpsError as err:
             return err
+
+    @staticmethod
+    def _release(late) -> None:
+        """A connection made after the timeout, in its own thread: nobody reads it."""
+        if not isinstance(late, VirtOpsError):
+            with contextlib.suppress(libvirt.libvirtError):
+                late.close()
 
     @staticmethod
     def _read_one(target: Hypervisor, conn, request: ReadRequest, calls: CallCounter) -> tuple[Any, list[str], VirtOpsError | None]:

@@ -36,6 +36,8 @@ from inventory_harness import (
     write_fleet,
 )
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names import Hypervisor
+
 # A local URI that cannot be reached (no such socket): no daemon, no network.
 UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
 EVIL_NAME = "evil-{{ 7*7 }}"
@@ -329,6 +331,32 @@ def test_a_hypervisor_that_never_answers_is_skipped_after_the_timeout(tmp_path, 
                           timeout=0.5, strict_uris=True)
     with pytest.raises(AnsibleParserError, match=f"The hypervisor at URI '{re.escape(silent_hypervisor)}' did not answer within 0.5 s"):
         parse_with_plugin(strict)
+
+
+def test_a_connection_made_after_the_timeout_is_closed(tmp_path, monkeypatch, warnings):
+    plugin = inventory_loader.get("virtops.libvirt.libvirt")
+    module = sys.modules[type(plugin).__module__]
+    slow = write_fleet(tmp_path / "slow.xml", [Domain("late")])
+    release, late = threading.Event(), []
+    real_connect = module.connect
+
+    def connect(uri, request, calls):
+        if uri != slow:
+            return real_connect(uri, request, calls)
+        release.wait(10)
+        late.append(real_connect(uri, request, calls))
+        return late[-1]
+
+    monkeypatch.setattr(module, "connect", connect)
+    monkeypatch.setattr(Hypervisor, "remote", property(lambda _self: True))  # test:/// URIs, connected as remote ones
+    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    _plugin, inventory = parse_with_plugin(write_config(tmp_path, uris=[good, {"uri": slow, "name": "slow"}], timeout=0.3))
+    assert set(inventory.hosts) == {"web1"} and "did not answer within 0.3 s" in warnings[0]
+    release.set()
+    deadline = time.monotonic() + 5
+    while not (late and late[0]._o is None):  # libvirt-python empties _o once close() has run
+        assert time.monotonic() < deadline, "the late connection was not closed"
+        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
