@@ -54,9 +54,9 @@ def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, e
         while take_one():
             pass
 
-    def start_helpers(left: int) -> None:
+    def start_helpers(left: int) -> None:  # this thread takes items too: one helper fewer than items left
         helpers.extend(threading.Thread(target=work, name="libvirt-inventory", daemon=True)
-                       for _index in range(min(max_workers - 1, left)))
+                       for _index in range(min(max_workers - 1, left - 1)))
         for helper in helpers:
             helper.start()
 
