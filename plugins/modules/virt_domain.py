@@ -21,19 +21,17 @@ author:
   - virtops maintainers (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt.connection
+  - virtops.libvirt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status without modifying the target.
     support: full
     details: The same comparison as a real run predicts C(changed) exactly; nothing is defined.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
     details:
       - A unified diff of the persistent definition before and after, with graphics passwords masked.
       - In check mode, "after" is the XML that would be defined; libvirt adds its defaults when it is.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: full
     details: An unchanged definition is never re-defined, so a no-op run makes no write to libvirt.
 options:

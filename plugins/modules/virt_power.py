@@ -21,16 +21,14 @@ author:
   - virtops maintainers (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt.connection
+  - virtops.libvirt.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return the changed status without modifying the target.
     support: full
     details: Reports the requests that would be sent in RV(actions) and whether anything would change, and sends nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second run reports no change.
     support: partial
     details: Idempotent for every O(state) but V(restarted) and V(reset), which act on every run.
 options:
