@@ -204,7 +204,6 @@ cache_connection: ~/.cache/virtops-inventory
 cache_timeout: 600
 """
 
-import contextlib
 import time
 from typing import Any
 
@@ -213,20 +212,20 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtOpsError
-from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import LIBVIRT_IMPORT_ERROR
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import (
     Hypervisor,
     host_names,
     hypervisors,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import (
+from ansible_collections.virtops.libvirt.plugins.plugin_utils._reader import (
     CallCounter,
     ReadRequest,
     connect,
     read_connection,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import LIBVIRT_IMPORT_ERROR, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._threads import TimedOut, each_within, in_threads
+from ansible_collections.virtops.libvirt.plugins.plugin_utils._threads import TimedOut, each_within, in_threads
 
 # ansible-core 2.19 and later trust only text tagged as a template: text made here
 # from libvirt's answers carries no tag, so it is never templated and needs no mark.
@@ -368,8 +367,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _release(late) -> None:
         """A connection made after the timeout, in its own thread: nobody reads it."""
         if not isinstance(late, VirtOpsError):
-            with contextlib.suppress(libvirt.libvirtError):
-                late.close()
+            late.close()
 
     @staticmethod
     def _read_one(target: Hypervisor, conn, request: ReadRequest, calls: CallCounter) -> tuple[Any, list[str], VirtOpsError | None]:
@@ -377,7 +375,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         messages: list[str] = []
         started = time.monotonic()
         try:
-            data = read_connection(conn, target.uri, request, calls, messages.append)
+            data = read_connection(conn, request, messages.append)
         except VirtOpsError as err:
             return None, messages, err
         messages.append(f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "

@@ -19,6 +19,8 @@ description:
     NVRAM and TPM state are kept unless O(remove_nvram) / O(remove_tpm).
 author:
   - virtops maintainers (@virtops)
+requirements:
+  - lxml (Debian and Ubuntu package C(python3-lxml), Fedora and RHEL C(python3-lxml))
 extends_documentation_fragment:
   - virtops.libvirt.connection
   - virtops.libvirt.attributes
@@ -180,7 +182,7 @@ removed_volumes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain_module import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition.module import (
     ARGUMENT_RULES,
     ARGUMENT_SPEC,
     run,

@@ -22,6 +22,8 @@ description:
     Any namespace prefix works; only the namespace URI counts."
 author:
   - virtops maintainers (@virtops)
+requirements:
+  - lxml (Debian and Ubuntu package C(python3-lxml), Fedora and RHEL C(python3-lxml))
 extends_documentation_fragment:
   - virtops.libvirt.connection
   - virtops.libvirt.attributes
@@ -175,7 +177,7 @@ domains:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain_info import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._info.module import (
     ARGUMENT_SPEC,
     run,
 )

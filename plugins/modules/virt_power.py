@@ -210,7 +210,7 @@ id:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._power_module import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._power.module import (
     ARGUMENT_RULES,
     ARGUMENT_SPEC,
     run,

@@ -22,12 +22,12 @@ import pytest
 from mutations import mutations
 from virt_harness import ROOT, URI
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain_definition import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import (
+    open_connection,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition.runner import (
     DefinitionRequest,
     DomainDefinition,
-)
-from ansible_collections.virtops.libvirt.plugins.module_utils._libvirt_connection import (
-    open_connection,
 )
 
 CORPUS = sorted((ROOT / "tests" / "corpus" / "domains").glob("*.xml"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from virt_harness import Adhoc, domstate, playbook
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._power_transitions import (
+from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions import (
     ALWAYS_CHANGED,
     DESIRED_STATES,
     TARGET_STATES,

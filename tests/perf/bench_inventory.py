@@ -174,7 +174,7 @@ class InProcessAnsible:
         for module in [module for module in sys.modules if module.split(".")[0] == "ansible_collections"]:
             del sys.modules[module]
         init_plugin_loader([str(COLLECTIONS_DIR)])
-        from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_reader import ReadRequest, read_hypervisor
+        from ansible_collections.virtops.libvirt.plugins.plugin_utils._reader import ReadRequest, read_hypervisor
 
         self.read_hypervisor = read_hypervisor
         self.read_request = ReadRequest()  # the plugin's defaults

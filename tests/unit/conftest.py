@@ -44,3 +44,14 @@ def make_domain(conn):
         return conn.createXML(xml, 0) if transient else conn.defineXML(xml)
 
     return _make
+
+
+@pytest.fixture
+def client(conn):
+    """The collection's Connection to the same test:///default hypervisor as ``conn``
+    (the test driver's state is shared while a connection to it is open)."""
+    from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
+
+    connection = Connection("test:///default", timeout=None)
+    yield connection
+    connection.close()

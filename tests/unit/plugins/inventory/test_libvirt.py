@@ -36,7 +36,7 @@ from inventory_harness import (
     write_fleet,
 )
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._inventory_names import Hypervisor
+from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import Hypervisor
 
 # A local URI that cannot be reached (no such socket): no daemon, no network.
 UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
@@ -354,7 +354,7 @@ def test_a_connection_made_after_the_timeout_is_closed(tmp_path, monkeypatch, wa
     assert set(inventory.hosts) == {"web1"} and "did not answer within 0.3 s" in warnings[0]
     release.set()
     deadline = time.monotonic() + 5
-    while not (late and late[0]._o is None):  # libvirt-python empties _o once close() has run
+    while not (late and late[0].raw is None):  # Connection.close() drops the handle
         assert time.monotonic() < deadline, "the late connection was not closed"
         time.sleep(0.01)
 

@@ -47,7 +47,7 @@ def test_uri_from_environment(conn, capsys, monkeypatch):
     ("args", "message"),
     [
         ({"name": "nope", "state": "running"}, "No domain named 'nope' at URI 'test:///default'"),
-        ({"name": "test", "state": "saved", "timeout": -1}, "timeout must be 0 or more"),
+        ({"name": "test", "state": "saved", "timeout": -1}, "Option timeout must be a number of seconds"),
         ({"state": "running"}, "one of the following is required: name, uuid"),
         ({"name": "test", "uuid": "x", "state": "running"}, "mutually exclusive"),
         ({"name": "test", "state": "asleep"}, "value of state must be one of"),

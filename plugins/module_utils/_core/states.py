@@ -1,0 +1,72 @@
+# Copyright: (c) 2026, virtops maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What state a domain is in: libvirt's state and reason codes, named.
+
+The names returned here are the collection's vocabulary for observed states
+(``running``, ``paused``, ``in_shutdown``, ``shutoff``, ``saved``, ``crashed``,
+``pmsuspended``); ``saved`` is a shut-off domain holding a managed-save image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
+
+# libvirt's virDomainState values, named as this collection reports them.
+STATE_NAMES = {
+    0: "running",  # VIR_DOMAIN_NOSTATE: QEMU reports it only transiently around start
+    1: "running",  # VIR_DOMAIN_RUNNING
+    2: "running",  # VIR_DOMAIN_BLOCKED: running, waiting on a resource
+    3: "paused",  # VIR_DOMAIN_PAUSED
+    4: "in_shutdown",  # VIR_DOMAIN_SHUTDOWN
+    5: "shutoff",  # VIR_DOMAIN_SHUTOFF
+    6: "crashed",  # VIR_DOMAIN_CRASHED
+    7: "pmsuspended",  # VIR_DOMAIN_PMSUSPENDED
+}
+
+OBSERVED_STATES = ("running", "paused", "in_shutdown", "shutoff", "saved", "crashed", "pmsuspended")
+
+# libvirt's per-state reason enums (virDomain<State>Reason), as virsh names them.
+REASON_NAMES = {
+    0: ("unknown",),
+    1: ("unknown", "booted", "migrated", "restored", "from snapshot", "unpaused",
+        "migration canceled", "save canceled", "event wakeup", "crashed",
+        "post-copy", "post-copy failed"),
+    2: ("unknown",),
+    3: ("unknown", "user", "migrating", "saving", "dumping", "I/O error", "watchdog",
+        "from snapshot", "shutting down", "creating snapshot", "crashed", "starting up",
+        "post-copy", "post-copy failed", "api error"),
+    4: ("unknown", "user"),
+    5: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
+        "from snapshot", "daemon"),
+    6: ("unknown", "panicked"),
+    7: ("unknown",),
+}
+
+
+@dataclass(frozen=True)
+class DomainStatus:
+    """A domain's observed state and libvirt's reason for it."""
+
+    state: str
+    reason: str
+
+
+def status_from_codes(state: int, reason: int, has_managed_save: bool) -> DomainStatus:
+    """Name libvirt's (state, reason) pair, folding a managed-save image into ``saved``."""
+    name = STATE_NAMES.get(state, "running")
+    reasons = REASON_NAMES.get(state, ("unknown",))
+    reason_name = reasons[reason] if 0 <= reason < len(reasons) else "unknown"
+    if name == "shutoff" and has_managed_save:
+        name = "saved"
+    return DomainStatus(name, reason_name)
+
+
+def read_status(conn: Connection, domain: Any, name: str) -> DomainStatus:
+    """Ask libvirt for the domain's state (one call, two when it is shut off)."""
+    state, reason = conn.call("read its state", domain.state, domain=name)
+    saved = state == libvirt.VIR_DOMAIN_SHUTOFF and bool(
+        conn.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0, domain=name))
+    return status_from_codes(state, reason, saved)
