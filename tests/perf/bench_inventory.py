@@ -174,10 +174,10 @@ class InProcessAnsible:
         for module in [module for module in sys.modules if module.split(".")[0] == "ansible_collections"]:
             del sys.modules[module]
         init_plugin_loader([str(COLLECTIONS_DIR)])
-        from ansible_collections.virtops.libvirt.plugins.plugin_utils._reader import ReadRequest, read_hypervisor
+        from ansible_collections.virtops.libvirt.plugins.plugin_utils import _reader
 
-        self.read_hypervisor = read_hypervisor
-        self.read_request = ReadRequest()  # the plugin's defaults
+        self.reader = _reader
+        self.read_request = _reader.ReadRequest()  # the plugin's defaults
         self.inventory_data = InventoryData
         self.data_loader = DataLoader
         self.inventory_loader = inventory_loader
@@ -202,7 +202,8 @@ class InProcessAnsible:
         """Seconds of our plugin's libvirt part alone (connect, read, disconnect), with its default options."""
         gc.collect()
         start = time.perf_counter()
-        self.read_hypervisor(URI, self.read_request, lambda _message: None)
+        conn = self.reader.connect(URI, self.read_request, self.reader.CallCounter())
+        self.reader.read_connection(conn, self.read_request, lambda _message: None)
         return time.perf_counter() - start
 
     def add_hosts(self, hosts: Sequence[tuple[str, dict[str, Any]]]) -> float:
@@ -607,7 +608,7 @@ NOTES = [
     f"size = {PREFIX}* domains ({RUNNING} of them real running test guests); (n) = every domain read, other users' included.",
     "floor: libvirt = listAllDomains() + getAllDomainStats(STATE|VCPU|BALLOON, NOWAIT) on an open read-only connection;"
     " add hosts = add_host + set_variable of our plugin's hosts and variables into an empty InventoryData.",
-    "of which libvirt = our plugin's read_hypervisor() alone (connect, read, disconnect; default options), timed"
+    "of which libvirt = our plugin's connect() and read_connection() alone (connect, read, disconnect; default options), timed"
     " separately in the same rotation; the rest of virtops parse() is options, host names and adding to the inventory.",
     "virtops parse() also opens and closes its connection, reads 3 flag listings, one address call per running domain"
     " (ip_sources [lease], the default), and adds groups: none of that is in the floor.",
