@@ -14,6 +14,8 @@ PACKAGES=(
   kmod xz-utils zstd coreutils
   # tests/corpus: UEFI firmware (OVMF) and the emulated TPM that libvirt needs at define time
   ovmf swtpm swtpm-tools
+  # ansible-test sanity's shellcheck test (tests/run_all.sh fails the stage without it)
+  shellcheck
 )
 
 die() { echo "install_system.sh: error: $*" >&2; exit 1; }
