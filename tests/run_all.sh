@@ -11,6 +11,20 @@ STAGES=("$@")
 [ ${#STAGES[@]} -gt 0 ] || STAGES=(lint sanity unit integration molecule)
 LOG_DIR=$ROOT/build/test-logs
 mkdir -p "$LOG_DIR"
+
+# The run leaves the user's home alone (checked at the end): what the tools keep
+# goes under build/home. ANSIBLE_HOME moves ~/.ansible (tmp/, galaxy_cache/, cp/,
+# and the collections ansible-lint installs and molecule's scenario directories,
+# through ansible-compat); the modules run on this machine, so their remote_tmp
+# too; XDG_CACHE_HOME moves ~/.cache (pip, ansible-lint's schemas, ...).
+# ansible-test uses ~/.ansible/test and antsibull-docs ~/antsibull.log whatever
+# the environment: they run with HOME=build/home.
+TEST_HOME=$ROOT/build/home
+export ANSIBLE_HOME="$TEST_HOME/.ansible"
+export ANSIBLE_LOCAL_TEMP="$ANSIBLE_HOME/tmp" ANSIBLE_REMOTE_TMP="$ANSIBLE_HOME/remote_tmp"
+export XDG_CACHE_HOME="$TEST_HOME/.cache" XDG_DATA_HOME="$TEST_HOME/.local/share" XDG_STATE_HOME="$TEST_HOME/.local/state"
+mkdir -p "$ANSIBLE_HOME" "$XDG_CACHE_HOME"
+tests/check_home_untouched.sh snapshot "$LOG_DIR/home-before.txt"
 declare -a SUMMARY=()
 FAILED=0
 
@@ -46,12 +60,12 @@ sanity() {
     local pip_version
     pip_version=$(python -c 'import ansible_test._internal.python_requirements as r, inspect, re;
 print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))')
-    mkdir -p ~/.ansible/test/cache
-    cp tests/sanity/get_pip_bootstrap.py "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+    mkdir -p "$TEST_HOME/.ansible/test/cache"
+    cp tests/sanity/get_pip_bootstrap.py "$TEST_HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
     # A test whose program is missing is skipped with a warning only: fail instead.
     local output rc
     output=$(mktemp)
-    (cd "$dest" && ansible-test sanity --color no --venv --python 3.11) 2>&1 | tee "$output"
+    (cd "$dest" && HOME=$TEST_HOME ansible-test sanity --color no --venv --python 3.11) 2>&1 | tee "$output"
     rc=${PIPESTATUS[0]}
     if grep -q 'Required program .* not found' "$output"; then
         echo "sanity: a test was skipped for a missing program; tests/testbed/install_system.sh installs them"
@@ -68,7 +82,8 @@ for stage in "${STAGES[@]}"; do
             run_stage ansible-lint ansible-lint --profile production --nocolor
             # Only this collection on the path: the docs of the ~100 collections of
             # the `ansible` package (there for the benchmark) take minutes to dump.
-            run_stage docs env ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+            # antsibull-docs logs to ~/antsibull.log: HOME=build/home puts it there.
+            run_stage docs env ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false HOME="$TEST_HOME" \
                 antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs=all .
             run_stage changelog antsibull-changelog lint
             ;;
@@ -79,6 +94,8 @@ for stage in "${STAGES[@]}"; do
         *) echo "unknown stage: $stage"; exit 2 ;;
     esac
 done
+
+run_stage home tests/check_home_untouched.sh compare "$LOG_DIR/home-before.txt"
 
 echo
 echo "=== summary: ${SUMMARY[*]}" | sed 's/) /); /g'
