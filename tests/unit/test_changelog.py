@@ -59,7 +59,10 @@ def test_nothing_fixed_before_the_first_release():
     if _released():
         pytest.skip("a release exists: fixes of it are welcome")
     unreleased = [f"{name}: {section}" for name, fragment in _fragments().items() for section in fragment if section in NOT_BEFORE_FIRST_RELEASE]
-    assert unreleased == [], "nothing released yet: describe the change as part of the first release instead"
+    assert unreleased == [], (
+        "nothing is released yet, so nothing can be fixed, broken, deprecated or removed for a user: "
+        "describe the behaviour under major_changes or minor_changes, or leave the fragment out"
+    )
 
 
 def test_one_release_summary():
