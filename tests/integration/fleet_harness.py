@@ -125,12 +125,16 @@ def ansible_inventory(inventory: Path, *args: str) -> dict:
 class PlaybookRun:
     """One `ansible-playbook virtops.libvirt.<playbook>` run, as documented in docs/fleet.md."""
 
-    def __init__(self, playbook: str, inventory: Path | str, limit: str | None = None, extra: dict | None = None) -> None:
-        cmd = ["ansible-playbook", f"virtops.libvirt.{playbook}", "-i", str(inventory)]
+    def __init__(self, playbook: str, inventory: Path | str | list[Path | str], limit: str | None = None,
+                 extra: dict | None = None, args: tuple[str, ...] = ()) -> None:
+        cmd = ["ansible-playbook", f"virtops.libvirt.{playbook}"]
+        for source in inventory if isinstance(inventory, list) else [inventory]:
+            cmd += ["-i", str(source)]
         if limit:
             cmd += ["-l", limit]
         if extra:
             cmd += ["-e", json.dumps(extra)]
+        cmd += args
         started = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
         self.wall = time.monotonic() - started

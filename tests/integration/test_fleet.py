@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+import yaml
 from fleet_harness import (
     GUEST_DIR,
     Fleet,
@@ -108,7 +109,9 @@ def test_power_playbook_in_serial_batches_with_options(fleet, tmp_path):
     extra = {"power_state": "shutdown", "power_timeout": 2, "power_retry_interval": 0, "power_on_timeout": "force"}
     run = PlaybookRun("power", inventory_file(tmp_path, fleet.prefix, read_tags=True), limit="tag_stubborn", extra=extra).assert_ok()
     assert domstate(stubborn) == "shut off"
-    assert "(shutdown, destroy)" in run.line_of(stubborn)
+    assert re.fullmatch(rf"{stubborn}: running -> shutoff \(shutdown, destroy\), FORCED off after timeout, [0-9.]+ s, changed",
+                        run.line_of(stubborn))
+    assert run.summary[-1] == "power_state=shutdown: 1 domain(s), 1 changed, 0 failed, 1 forced off"
 
 
 def test_power_playbook_with_a_state_per_host(fleet, tmp_path):
@@ -118,18 +121,95 @@ def test_power_playbook_with_a_state_per_host(fleet, tmp_path):
     fleet.start(batch)
     inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True,
                                compose={"power_state": "'shutdown' if 'batch' in libvirt_tags else 'running'"})
-    run = PlaybookRun("power", inventory).assert_ok()
+    run = PlaybookRun("power", inventory, limit="tag_batch:tag_web").assert_ok()
     assert (domstate(batch), domstate(web)) == ("shut off", "running")
     assert run.summary[-1] == "power_state=shutdown,running: 2 domain(s), 2 changed, 0 failed"
 
 
 def test_power_playbook_refuses_what_it_cannot_do():
-    run = PlaybookRun("power", "localhost,")
+    run = PlaybookRun("power", "localhost,", limit="localhost")
     assert run.rc != 0 and "power_state is not set" in run.output
-    run = PlaybookRun("power", "localhost,", extra={"power_state": "running"})
+    run = PlaybookRun("power", "localhost,", limit="localhost", extra={"power_state": "running"})
     assert run.rc != 0
     assert "localhost has no libvirt_name or libvirt_uri: it does not come from the virtops.libvirt.libvirt inventory plugin" in run.output
     assert run.summary[-1] == "power_state=running: 1 domain(s), 0 changed, 1 failed"
+
+
+UNLIMITED = "No --limit given"
+
+
+def test_fleet_playbooks_refuse_an_unlimited_inventory(fleet, tmp_path):
+    names = fleet.define_many(3, tags=("batch",))
+    fleet.start(*names)
+    ids = [virsh("domid", name) for name in names]
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+
+    # no --limit: refused once, before any domain is touched (check mode too, and in serial batches)
+    for extra, args in [({"power_state": "destroyed"}, ()), ({"power_state": "destroyed"}, ("--check",)),
+                        ({"power_state": "destroyed", "power_serial": 1}, ())]:
+        run = PlaybookRun("power", inventory, extra=extra, args=args)
+        assert run.rc != 0 and UNLIMITED in run.output, run.output
+        assert run.output.count("FAILED! =>") == 1, run.output  # once, not per host or batch
+        assert "act on every host of the inventory (3 host(s))" in run.output
+        assert "--limit <pattern> (-l <pattern>)" in run.output and "-e power_all=true" in run.output
+        assert "TASK [Run virt_power on the controller]" not in run.output
+    run = PlaybookRun("restart_rolling", inventory, extra={"restart_retry_interval": 2})
+    assert run.rc != 0 and UNLIMITED in run.output and run.output.count("FAILED! =>") == 1, run.output
+    assert "--limit <pattern> (-l <pattern>)" in run.output and "-e restart_all=true" in run.output
+    assert "TASK [Reboot the guest and wait for the reboot]" not in run.output
+    assert [domstate(name) for name in names] == ["running"] * 3
+    assert [virsh("domid", name) for name in names] == ids
+    assert [boot_count(name) for name in names] == [1] * 3
+
+    # a limit: that domain only
+    run = PlaybookRun("power", inventory, limit=names[0], extra={"power_state": "destroyed"}).assert_ok()
+    assert [domstate(name) for name in names] == ["shut off", "running", "running"]
+    assert run.summary[-1] == "power_state=destroyed: 1 domain(s), 1 changed, 0 failed"
+
+    # the explicit variables, as documented (-e name=true)
+    run = PlaybookRun("power", inventory, extra={"power_state": "destroyed"}, args=("-e", "power_all=true")).assert_ok()
+    assert [domstate(name) for name in names] == ["shut off"] * 3
+    assert run.summary[-1] == "power_state=destroyed: 3 domain(s), 2 changed, 0 failed"
+    run = PlaybookRun("restart_rolling", inventory, extra={"restart_batch": 3}, args=("-e", "restart_all=true")).assert_ok()
+    assert [domstate(name) for name in names] == ["running"] * 3
+    assert run.summary[-1] == "rolling restart in batches of 3: 3 of 3 domain(s) restarted"
+
+
+def decoy_localhost(tmp_path):
+    """A static inventory in which localhost is a remote ssh host at 192.0.2.1. Its ssh
+    sends no packet: the ProxyCommand notes each attempt in a file and fails."""
+    attempts = tmp_path / "ssh-attempts"
+    proxy = f"sh -c 'echo %h >> {attempts}; exit 1'"
+    path = tmp_path / "decoy.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_host": "192.0.2.1",
+        "ansible_connection": "ssh",
+        "ansible_ssh_common_args": f'-o ConnectTimeout=2 -o ProxyCommand="{proxy}"',
+    }}}}))
+    return path, attempts
+
+
+def test_fleet_playbooks_run_on_the_controller_whatever_the_inventory_says_of_localhost(fleet, tmp_path):
+    names = fleet.define_many(2, tags=("web",))
+    fleet.start(*names)
+    decoy, attempts = decoy_localhost(tmp_path)
+    inventories = [decoy, inventory_file(tmp_path, fleet.prefix, read_tags=True)]
+    assert ansible_inventory(decoy, "--host", "localhost")["ansible_host"] == "192.0.2.1"
+
+    extra = {"restart_batch": 2, "restart_wait_for": BOOTED_AGAIN, "restart_retry_interval": 2}
+    run = PlaybookRun("restart_rolling", inventories, limit="tag_web", extra=extra)
+    assert not attempts.exists(), f"ssh to {attempts.read_text()}:\n{run.output}"
+    run.assert_ok()
+    assert run.summary[-1] == "rolling restart in batches of 2: 2 of 2 domain(s) restarted"
+    assert [boot_count(name) for name in names] == [2, 2]
+
+    for args in [("--check",), ()]:
+        run = PlaybookRun("power", inventories, limit="tag_web", extra={"power_state": "shutdown"}, args=args)
+        assert not attempts.exists(), f"ssh to {attempts.read_text()}:\n{run.output}"
+        run.assert_ok()
+        assert "UNREACHABLE" not in run.output
+    assert [domstate(name) for name in names] == ["shut off"] * 2
+    assert run.summary[-1] == "power_state=shutdown: 2 domain(s), 2 changed, 0 failed"
 
 
 # --------------------------------------------------------------------------- restart_rolling.yml
@@ -178,6 +258,19 @@ def test_rolling_restart_stops_at_a_failure(fleet, tmp_path):
     Fleet.wait_ready(first, count=2)
     assert boot_count(stubborn) == 1 and domstate(stubborn) == "running"
     assert boot_count(last) == 1, "the roll went on after a failure"
+
+
+def test_rolling_restart_shows_a_forced_reset(fleet, tmp_path):
+    stubborn = fleet.define("stubborn", tags=("web",))
+    fleet.start(stubborn)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    extra = {"restart_timeout": 2, "restart_retry_interval": 0, "restart_on_timeout": "force"}
+    run = PlaybookRun("restart_rolling", inventory, limit="tag_web", extra=extra).assert_ok()
+    assert re.match(rf"{stubborn}: running -> running \(reboot, reset\), FORCED reset after timeout, in [0-9.]+ s",
+                    run.line_of(stubborn)), run.line_of(stubborn)
+    assert run.summary[-1] == "rolling restart in batches of 1: 1 of 1 domain(s) restarted, 1 forced reset"
+    Fleet.wait_ready(stubborn, count=2)
+    assert boot_count(stubborn) == 2
 
 
 # --------------------------------------------------------------------------- two hypervisors
