@@ -22,9 +22,7 @@ import pytest
 from mutations import mutations
 from virt_harness import ROOT, URI
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import (
-    open_connection,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.runner import (
     DefinitionRequest,
     DomainDefinition,
@@ -39,7 +37,7 @@ COUNTS: collections.Counter = collections.Counter()
 @pytest.fixture(scope="module")
 def conn():
     subprocess.run(["bash", str(ROOT / "tests" / "corpus" / "make_images.sh")], check=True, capture_output=True)
-    connection = open_connection(URI, events=True)
+    connection = Connection(URI, events=True)
     yield connection
     connection.close()
 
@@ -55,9 +53,9 @@ def defines(conn):
             with lock:
                 seen.append(dom.name())
 
-    callback = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_event, None)
+    callback = conn.raw.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_event, None)
     yield seen
-    conn.domainEventDeregisterAny(callback)
+    conn.raw.domainEventDeregisterAny(callback)
 
 
 def writes(defines: list[str], name: str) -> int:
@@ -67,7 +65,7 @@ def writes(defines: list[str], name: str) -> int:
 
 def apply(conn, name: str, xml: str, check_mode: bool = False) -> dict:
     request = DefinitionRequest(name=name, xml=xml, check_mode=check_mode)
-    return DomainDefinition(conn, URI, request).run()
+    return DomainDefinition(conn, request).run()
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
@@ -99,7 +97,7 @@ def test_corpus_definition(conn, defines, path):
             COUNTS[f"mutation detected: {field}"] += 1
     finally:
         with contextlib.suppress(libvirt.libvirtError):  # not defined if the first apply failed
-            conn.lookupByName(name).undefineFlags(UNDEFINE)
+            conn.raw.lookupByName(name).undefineFlags(UNDEFINE)
 
 
 def test_corpus_is_large_and_every_definition_passed():

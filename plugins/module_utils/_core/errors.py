@@ -56,9 +56,21 @@ def redact_uri(uri: Any) -> str:
         text = text.replace(parts.netloc, f"{parts.username or ''}:{REDACTED}@{host}", 1)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     if any(_secret_key(key) for key, _value in pairs):
-        query = urlencode([(key, REDACTED if _secret_key(key) else value) for key, value in pairs], safe="/:")
+        query = urlencode([(key, REDACTED if _secret_key(key) else value) for key, value in pairs], safe="/:*")
         text = text.replace(parts.query, query, 1)
     return text
+
+
+def uri_secrets(uri: Any) -> set[str]:
+    """The credentials a URI holds (so that Ansible scrubs them from every output,
+    the module's invocation included)."""
+    try:
+        parts = urlsplit(str(uri))
+    except ValueError:
+        return set()
+    found = {parts.password} if parts.password else set()
+    found |= {value for key, value in parse_qsl(parts.query, keep_blank_values=True) if _secret_key(key) and value}
+    return found
 
 
 def _secret_key(key: str) -> bool:

@@ -20,7 +20,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.client impor
     Connection,
     check_timeout,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError, uri_secrets
 
 CONNECTION_ARGUMENT_SPEC: dict[str, Any] = {
     "uri": {
@@ -79,6 +79,7 @@ def run_module(module: AnsibleModule, body: Callable[[Connection], dict[str, Any
     if needs_lxml and core_xml.LXML_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("lxml", url="https://pypi.org/project/lxml/"),
                          exception=core_xml.LXML_IMPORT_ERROR)
+    module.no_log_values.update(uri_secrets(module.params["uri"]))
     try:
         if check is not None:
             check()

@@ -4,11 +4,19 @@ error to a message naming the domain and the URI (redacted), finding domains."""
 from __future__ import annotations
 
 import re
+import socket
+import time
 
+import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, check_timeout, map_error
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import (
+    ConnectionLostError,
+    DomainVanishedError,
+    LibvirtCallError,
+    VirtOpsError,
+)
 
 
 def test_unknown_domain_names_the_uri(client):
@@ -22,3 +30,90 @@ def test_unknown_domain_names_the_uri(client):
 def test_unreachable_or_invalid_uri(uri):
     with pytest.raises(VirtOpsError, match=re.escape(f"Cannot connect to libvirt at URI '{uri}'")):
         Connection(uri)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield f"qemu+tcp://127.0.0.1:{server.getsockname()[1]}/system"
+    server.close()
+
+
+def test_a_daemon_that_never_answers_fails_after_the_connect_timeout(silent_server):
+    started = time.monotonic()
+    with pytest.raises(VirtOpsError, match=r"did not answer within 0\.5 s \(option connect_timeout\)"):
+        Connection(silent_server, timeout=0.5)
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("value", [0, -1, float("nan"), float("inf"), "soon"])
+def test_the_connect_timeout_is_a_finite_number_above_zero(value):
+    with pytest.raises(VirtOpsError, match="Option connect_timeout must be a finite number of seconds above 0"):
+        check_timeout(value)
+
+
+def test_an_error_never_quotes_the_file_a_test_uri_names(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-LINE-123 root:x:0:0\nsecond line\n")
+    with pytest.raises(VirtOpsError) as caught:
+        Connection(f"test://{secret}")
+    assert "SECRET-LINE-123" not in caught.value.msg and "second line" not in caught.value.msg
+    assert "Start tag expected" in caught.value.msg  # libvirt's own reason is kept
+
+
+def test_an_error_never_shows_the_password_of_a_uri():
+    with pytest.raises(VirtOpsError) as caught:
+        Connection("qemu+tcp://admin:hunter2@127.0.0.1:1/system?password=other-secret", timeout=5)
+    assert "hunter2" not in caught.value.msg and "other-secret" not in caught.value.msg
+    assert "qemu+tcp://admin:********@127.0.0.1:1/system" in caught.value.msg
+
+
+def test_a_libvirt_error_names_the_domain_the_uri_and_what_to_do(client, make_domain):
+    domain = make_domain("vm")
+    with pytest.raises(LibvirtCallError) as caught:
+        client.call("suspend it", domain.suspend, domain="vm")
+    assert caught.value.code == libvirt.VIR_ERR_INTERNAL_ERROR  # the test driver's word for it
+    assert caught.value.msg == ("Domain 'vm' at URI 'test:///default': cannot suspend it: internal error: domain 'vm' "
+                                "not running. See the libvirt daemon's log for details.")
+
+
+def libvirt_error(code: int, message: str):
+    err = libvirt.libvirtError(message)
+    err.err = (code, 0, message, 2, "", None, None, 0, 0)
+    return err
+
+
+@pytest.mark.parametrize(("code", "message", "kind", "advice"), [
+    (libvirt.VIR_ERR_OPERATION_INVALID, "domain is already running", LibvirtCallError, "run the task again"),
+    (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed", LibvirtCallError, "Check the credentials"),
+    (libvirt.VIR_ERR_SYSTEM_ERROR, "Cannot recv data: Connection reset by peer", ConnectionLostError,
+     "Check that the libvirt daemon is running"),
+    (libvirt.VIR_ERR_INTERNAL_ERROR, "client socket is closed", ConnectionLostError, "it may have been restarted"),
+    (libvirt.VIR_ERR_NO_DOMAIN, "Domain not found", DomainVanishedError, "vanished"),
+])
+def test_every_libvirt_error_maps_to_an_actionable_message(code, message, kind, advice):
+    mapped = map_error(libvirt_error(code, message), "do it", "qemu+tcp://u:pw@h/system", "web1")
+    assert type(mapped) is kind and advice in mapped.msg and "pw" not in mapped.msg
+    assert "'web1'" in mapped.msg and "qemu+tcp://u:********@h/system" in mapped.msg
+
+
+def test_a_vanished_domain_has_its_own_error(client, make_domain):
+    domain = make_domain("ephemeral", transient=True)
+    domain.destroy()
+    with pytest.raises(DomainVanishedError, match="Domain 'ephemeral' at URI 'test:///default' vanished"):
+        client.call("read its state", domain.state, domain="ephemeral")
+
+
+def test_a_nul_in_an_argument_is_a_clear_error(client):
+    with pytest.raises(VirtOpsError, match="NUL character"):
+        client.find("bad\x00name")
+
+
+def test_the_connection_closes_once_and_is_a_context_manager():
+    with Connection("test:///default", timeout=None) as connection:
+        assert connection.alive()
+    assert connection.raw is None and not connection.alive()
+    connection.close()  # a second close is harmless
