@@ -9,6 +9,8 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/build/collections
 export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
+# pip's cache stays in the checkout: `make test` leaves the home directory alone.
+export PIP_CACHE_DIR := $(CURDIR)/build/pip-cache
 COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
 
 .PHONY: help setup system venv collection daemons network sshd guest demo test bench clean-guests \

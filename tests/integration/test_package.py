@@ -34,6 +34,8 @@ JUNK = [
 # Files of the development set-up: no use to someone who installs the collection.
 DEVELOPER_FILES = [
     "Makefile",
+    "mypy.ini",
+    "tests/check_home_untouched.sh",
     "ansible.cfg",
     "ruff.toml",
     "requirements-test.txt",
