@@ -1,12 +1,13 @@
 # Copyright: (c) 2026, virtops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Waiting for a domain to change state: libvirt lifecycle events wake the waiter
-the moment something happens; where the driver delivers no events the waiter
+the moment something happens; where the connection delivers no events the waiter
 polls. A predicate, a clock and a sleep, nothing else."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,12 @@ POLL_WITHOUT_EVENTS = 0.1
 
 
 class DomainWatch:
-    """Collects one domain's lifecycle and reboot events and wakes waiters."""
+    """Collects one domain's lifecycle and reboot events and wakes waiters.
+
+    Events come only on a connection opened with ``events=True`` (the event loop
+    runs before it is opened); on any other the watch polls. A watch belongs to one
+    connection: after a reconnect, make a new one.
+    """
 
     def __init__(self, connection: Connection, domain: Any) -> None:
         conn = connection.raw
@@ -30,13 +36,14 @@ class DomainWatch:
         self._seq = 0
         self._reboots = 0
         self._callbacks: list[int] = []
-        try:
-            self._callbacks.append(conn.domainEventRegisterAny(
-                domain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
-            self._callbacks.append(conn.domainEventRegisterAny(
-                domain, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None))
-        except libvirt.libvirtError:
-            self.close()
+        if connection.events:
+            try:
+                self._callbacks.append(conn.domainEventRegisterAny(
+                    domain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
+                self._callbacks.append(conn.domainEventRegisterAny(
+                    domain, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None))
+            except libvirt.libvirtError:
+                self.close()
         self.evented = len(self._callbacks) == 2
         # Only the QEMU driver reports a guest's reboot as an event; elsewhere a
         # reboot cannot be observed and counts as done once libvirt accepts it.
@@ -61,13 +68,18 @@ class DomainWatch:
         with self._cond:
             return self._reboots
 
+    @property
+    def poll_interval(self) -> float:
+        """The longest sleep between two reads of the state."""
+        return POLL_WITH_EVENTS if self.evented else POLL_WITHOUT_EVENTS
+
     def sequence(self) -> int:
         with self._cond:
             return self._seq
 
     def sleep(self, seconds: float, since: int) -> None:
         """Sleep up to ``seconds``, returning early if an event arrives after ``since``."""
-        if seconds <= 0:
+        if not seconds > 0:
             return
         if not self.evented:
             time.sleep(min(seconds, POLL_WITHOUT_EVENTS))
@@ -84,23 +96,31 @@ class DomainWatch:
 
 
 def wait_until(
-    watch: DomainWatch,
+    watch: DomainWatch | Callable[[], DomainWatch],
     reached: Callable[[], bool],
     timeout: float,
     retry: Callable[[], None] | None = None,
     retry_interval: float = 0,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] | None = None,
 ) -> bool:
     """Wait until ``reached()`` is true or ``timeout`` seconds pass.
 
     ``retry`` is called every ``retry_interval`` seconds while waiting (0: never).
+    ``watch`` may be a callable returning the current watch, for a caller that
+    replaces its watch meanwhile (after a reconnect). ``sleep``, when given, is
+    called instead of waiting for events (a fake clock's sleep, in tests).
     Returns whether the condition was reached.
     """
+    for name, value in (("timeout", timeout), ("retry_interval", retry_interval)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number of seconds, at least 0, not {value!r}")
+    current = watch if callable(watch) else lambda: watch
     start = clock()
     deadline = start + timeout
     next_retry = start + retry_interval if retry and retry_interval > 0 else None
     while True:
-        since = watch.sequence()
+        since = current().sequence()
         if reached():
             return True
         now = clock()
@@ -109,5 +129,9 @@ def wait_until(
         if next_retry is not None and now >= next_retry:
             retry()
             next_retry = now + retry_interval
+            continue  # read the state again before sleeping: the retry may have taken a while
         wake_at = deadline if next_retry is None else min(deadline, next_retry)
-        watch.sleep(wake_at - now, since)
+        if sleep is not None:
+            sleep(min(wake_at - now, current().poll_interval))
+        else:
+            current().sleep(wake_at - now, since)

@@ -5,6 +5,10 @@
 The names returned here are the collection's vocabulary for observed states
 (``running``, ``paused``, ``in_shutdown``, ``shutoff``, ``saved``, ``crashed``,
 ``pmsuspended``); ``saved`` is a shut-off domain holding a managed-save image.
+
+A domain paused for a moment while libvirt or QEMU works on it (starting up,
+migrating, saving, ...) is ``paused`` with ``transient`` set: it leaves that state
+by itself, so it is waited out, never acted on as if a user had paused it.
 """
 
 from __future__ import annotations
@@ -46,12 +50,46 @@ REASON_NAMES = {
 }
 
 
+def _transient_pauses() -> frozenset[int]:
+    """The pause reasons of an operation under way (libvirt resumes or stops the domain when it ends)."""
+    if libvirt is None:
+        return frozenset()
+    return frozenset({
+        libvirt.VIR_DOMAIN_PAUSED_STARTING_UP, libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_SAVE,
+        libvirt.VIR_DOMAIN_PAUSED_DUMP, libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN,
+        libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
+    })
+
+
+TRANSIENT_PAUSES = _transient_pauses()
+
+# Who or what paused a domain that stays paused, by reason name (for messages).
+PAUSED_BY = {
+    "user": "paused by a user or a tool (for example virsh suspend)",
+    "I/O error": "paused by the hypervisor after a disk I/O error",
+    "watchdog": "paused by its watchdog device",
+    "from snapshot": "paused by reverting to a paused snapshot",
+    "crashed": "paused after its guest crashed",
+    "post-copy failed": "paused because a post-copy migration failed",
+    "api error": "paused after a failed libvirt operation",
+}
+
+
 @dataclass(frozen=True)
 class DomainStatus:
-    """A domain's observed state and libvirt's reason for it."""
+    """A domain's observed state and libvirt's reason for it; ``transient`` when it
+    is paused only while an operation is under way."""
 
     state: str
     reason: str
+    transient: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.state} ({self.reason})"
+
+    def paused_by(self) -> str:
+        """Who or what paused it, in words."""
+        return PAUSED_BY.get(self.reason, f"paused (libvirt's reason: {self.reason})")
 
 
 def status_from_codes(state: int, reason: int, has_managed_save: bool) -> DomainStatus:
@@ -61,7 +99,8 @@ def status_from_codes(state: int, reason: int, has_managed_save: bool) -> Domain
     reason_name = reasons[reason] if 0 <= reason < len(reasons) else "unknown"
     if name == "shutoff" and has_managed_save:
         name = "saved"
-    return DomainStatus(name, reason_name)
+    transient = libvirt is not None and state == libvirt.VIR_DOMAIN_PAUSED and reason in TRANSIENT_PAUSES
+    return DomainStatus(name, reason_name, transient)
 
 
 def read_status(conn: Connection, domain: Any, name: str) -> DomainStatus:
