@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.events import DomainWatch
+from ansible_collections.virtops.libvirt.plugins.module_utils._power import runner as runner_module
 from ansible_collections.virtops.libvirt.plugins.modules import virt_power
 
 
@@ -72,3 +75,61 @@ def test_refused_transition_says_why_and_changes_nothing(conn, capsys):
 def test_unreachable_uri(capsys):
     result = run_module(capsys, uri="qemu+unix:///system?socket=/nonexistent", name="x", state="running")
     assert result["failed"] and "Cannot connect to libvirt at URI" in result["msg"]
+
+
+# A failed run returns every field a successful one does (the documentation says "always").
+ALWAYS_RETURNED = {"changed", "state", "previous_state", "reason", "elapsed", "actions", "forced", "name", "uuid", "id"}
+
+
+class QemuLikeWatch(DomainWatch):
+    """Observes reboots as on QEMU, so a reboot is waited for (the test driver emits no reboot event)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.observes_reboots = True
+
+
+def test_a_table_refusal_returns_every_field(conn, capsys):
+    conn.lookupByName("test").destroy()
+    result = run_module(capsys, uri="test:///default", name="test", state="saved")
+    assert result["failed"] and set(result) >= ALWAYS_RETURNED
+    assert (result["previous_state"], result["id"], result["actions"]) == ("shutoff", None, [])
+
+
+def test_a_libvirt_refusal_returns_every_field(conn, capsys):
+    result = run_module(capsys, uri="test:///default", name="test", state="shutdown", shutdown_mode=["acpi"])
+    assert result["failed"] and "libvirt refused the graceful shutdown request" in result["msg"]
+    assert set(result) >= ALWAYS_RETURNED
+    assert (result["previous_state"], result["id"], result["changed"]) == ("running", conn.lookupByName("test").ID(), False)
+
+
+def test_a_timeout_returns_every_field(conn, capsys, monkeypatch):
+    monkeypatch.setattr(runner_module, "DomainWatch", QemuLikeWatch)
+    result = run_module(capsys, uri="test:///default", name="test", state="restarted", timeout=0)
+    assert result["failed"] and "did not finish a graceful reboot within timeout=0 s" in result["msg"]
+    assert set(result) >= ALWAYS_RETURNED
+    assert (result["previous_state"], result["id"], result["actions"], result["changed"]) == (
+        "running", conn.lookupByName("test").ID(), ["reboot"], True)
+
+
+def test_a_domain_vanishing_returns_every_field(conn, capsys, monkeypatch):
+    monkeypatch.setattr(runner_module, "DomainWatch", QemuLikeWatch)
+    conn.createXML("<domain type='test'><name>ephemeral</name><memory unit='MiB'>64</memory>"
+                   "<os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>", 0)
+    result = run_module(capsys, uri="test:///default", name="ephemeral", state="restarted")
+    assert result["failed"] and "Domain 'ephemeral' vanished" in result["msg"]
+    assert set(result) >= ALWAYS_RETURNED
+    assert (result["previous_state"], result["id"], result["actions"]) == ("running", None, ["reboot"])
+
+
+def test_a_warning_of_the_run_becomes_an_ansible_warning(conn, capsys, monkeypatch):
+    monkeypatch.setattr(runner_module, "DomainWatch", QemuLikeWatch)
+    warned = []
+    # Where the warning goes from there (the result, or the controller's display when
+    # ansible's controller code is loaded in this process) is ansible-core's business.
+    monkeypatch.setattr(AnsibleModule, "warn", lambda _self, warning, **_kw: warned.append(warning))
+    conn.defineXML("<domain type='test'><name>vm</name><memory unit='MiB'>64</memory>"
+                   "<os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>").create()
+    result = run_module(capsys, uri="test:///default", name="vm", state="restarted", timeout=30)
+    assert (result["rc"], result["actions"], result["state"]) == (0, ["reboot", "start"], "running")
+    assert len(warned) == 1 and warned[0].startswith("Domain 'vm' powered off instead of rebooting")
