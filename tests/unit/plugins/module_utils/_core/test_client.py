@@ -96,7 +96,7 @@ def libvirt_error(code: int, message: str):
 ])
 def test_every_libvirt_error_maps_to_an_actionable_message(code, message, kind, advice):
     mapped = map_error(libvirt_error(code, message), "do it", "qemu+tcp://u:pw@h/system", "web1")
-    assert type(mapped) is kind and advice in mapped.msg and "pw" not in mapped.msg
+    assert mapped.__class__ is kind and advice in mapped.msg and "pw" not in mapped.msg
     assert "'web1'" in mapped.msg and "qemu+tcp://u:********@h/system" in mapped.msg
 
 
