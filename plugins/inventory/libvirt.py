@@ -255,11 +255,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     NAME = "virtops.libvirt.libvirt"
 
-    def __init__(self) -> None:
-        super().__init__()
-        # libvirt calls per URI, by function name, from the last read (not from a cache).
-        self.libvirt_calls: dict[str, dict[str, int]] = {}
-
     def verify_file(self, path) -> bool:
         return super().verify_file(path) and str(path).endswith((".libvirt.yml", ".libvirt.yaml"))
 
@@ -317,7 +312,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         seconds = self.get_option("timeout")
         if not seconds > 0:
             raise AnsibleParserError(f"Option timeout must be a number of seconds above 0, not {seconds}.")
-        self.libvirt_calls = {}
         calls = {target.uri: CallCounter() for target in targets}
         # A local daemon's socket answers or fails at once: connect here. Remote ones
         # can hang on the network: connect in threads, for at most the timeout.
@@ -351,7 +345,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     raise AnsibleParserError(error.msg) from error
                 self.display.warning(f"{self.NAME}: skipped hypervisor '{target.label}': {error.msg}")
                 continue
-            self.libvirt_calls[target.uri] = dict(calls[target.uri].counts)
             snapshots.append({"uri": target.uri, "label": target.label, **data})
         return snapshots, len(snapshots) == len(targets)
 

@@ -77,10 +77,11 @@ class CallCounter:
         return sum(self.counts.values())
 
 
-def connect(uri: str, request: ReadRequest, calls: CallCounter, timeout: float | None = None) -> Connection:
+def connect(uri: str, request: ReadRequest, calls: CallCounter) -> Connection:
     """A connection to ``uri`` (read-only unless the request needs more) whose calls
-    ``calls`` counts; VirtOpsError naming the URI when it cannot be made."""
-    conn = Connection(uri, readonly=not request.needs_write_access, timeout=timeout)
+    ``calls`` counts, made in this thread (the caller limits the wait); VirtOpsError
+    naming the URI when it cannot be made."""
+    conn = Connection(uri, readonly=not request.needs_write_access, timeout=None)
     calls.counts["open" if request.needs_write_access else "openReadOnly"] += 1
     conn.observe = calls
     return conn

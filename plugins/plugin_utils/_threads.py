@@ -20,9 +20,6 @@ THREADS_AFTER = 0.002  # seconds of calls left before in_threads' helper threads
 class TimedOut:
     """What each_within gives for a call that had not returned in time."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
 
 def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, eager: bool = False) -> list[Any]:
     """``[func(item) for item in items]`` with at most ``max_workers`` calls at once.
@@ -84,7 +81,7 @@ def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float,
     a TimedOut in its place; its (daemon) thread is left to finish on its own, and
     what it returns then goes to ``on_late`` (to release it), in that thread. The
     first exception a call raises in time is raised here."""
-    results: list[Any] = [TimedOut(seconds)] * len(items)
+    results: list[Any] = [TimedOut()] * len(items)
     errors: list[BaseException] = []
     lock = threading.Lock()
     waiting = [True]
