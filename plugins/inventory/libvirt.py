@@ -205,6 +205,7 @@ cache_timeout: 600
 """
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleParserError
@@ -214,8 +215,10 @@ from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import LIBVIRT_IMPORT_ERROR
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import OBSERVED_STATES
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import (
     Hypervisor,
+    ReservedNames,
     host_names,
     hypervisors,
 )
@@ -273,8 +276,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _uri_entries(self, config) -> list[Any]:
         if "uris" in config and "uri" in config:
             raise VirtOpsError("Set either option uri or option uris, not both.")
-        uris = self.get_option("uris")
-        return list(uris) if uris else [self.get_option("uri")]
+        if "uris" in config:  # an empty list is an error, never the default URI
+            return list(self.get_option("uris") or [])
+        return [self.get_option("uri")]
 
     def _request(self) -> ReadRequest:
         max_workers = self.get_option("max_workers")
@@ -326,8 +330,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             conn = connections[target.uri]
             if isinstance(conn, TimedOut):
                 failures[target.uri] = VirtOpsError(
-                    f"The hypervisor at URI '{target.uri}' did not answer within {seconds:g} s (option timeout). "
-                    "Check that its host and libvirt daemon are up, or raise the timeout.", uri=target.uri)
+                    f"The hypervisor at URI '{target.shown_uri}' did not answer within {seconds:g} s (option timeout). "
+                    "Check that its host and libvirt daemon are up, or raise the timeout.", uri=target.shown_uri)
             elif isinstance(conn, VirtOpsError):
                 failures[target.uri] = conn
             else:
@@ -371,7 +375,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             data = read_connection(conn, request, messages.append)
         except VirtOpsError as err:
             return None, messages, err
-        messages.append(f"{target.uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
+        messages.append(f"{target.shown_uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
                         f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))}, read in {time.monotonic() - started:.2f}s")
         return data, messages, None
 
@@ -380,15 +384,44 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # -- the inventory ---------------------------------------------------------------------
     def _populate(self, snapshots: list[dict[str, Any]]) -> None:
-        names = host_names({snapshot["label"]: snapshot["names"] for snapshot in snapshots})
         self._constructed = {key: self.get_option(key) for key in ("compose", "groups", "keyed_groups")}
+        reserved = self._reserved_names([snapshot["label"] for snapshot in snapshots])
+        names = host_names({snapshot["label"]: snapshot["names"] for snapshot in snapshots}, reserved)
         self._set_ansible_host = self.get_option("set_ansible_host")
         self._groups: dict[str, str] = {}
         self._wrapped: dict[tuple[str, Any], Any] = {}
         for snapshot in snapshots:
             hypervisor_group = f"libvirt_hypervisor_{snapshot['label']}"
             for domain in snapshot["domains"]:
-                self._add_domain(names[(snapshot["label"], domain["name"])], snapshot, domain, hypervisor_group)
+                host = names[(snapshot["label"], domain["name"])]
+                why = host != domain["name"] and reserved.why(domain["name"])  # renamed hosts only: rare
+                if why:
+                    self.display.warning(f"{self.NAME}: domain '{domain['name']}' of hypervisor '{snapshot['label']}' is "
+                                         f"the inventory host '{host}': {why}.")
+                self._add_domain(host, snapshot, domain, hypervisor_group)
+
+    def _reserved_names(self, labels: list[str]) -> ReservedNames:
+        """The names a host of this source cannot have: the controller's (see ReservedNames),
+        the groups already in the inventory, and every group this configuration can make,
+        whatever the filters keep: the plugin's own, those of groups, and those of
+        keyed_groups by their fixed start."""
+        groups = set(self.inventory.groups)
+        groups.update(f"libvirt_{state}" for state in OBSERVED_STATES)
+        groups.update(self._sanitize_group_name(f"libvirt_hypervisor_{label}") for label in labels)
+        groups.update(self._sanitize_group_name(str(name)) for name in self._constructed["groups"] or {})
+        prefixes = ["tag_"] if self.get_option("read_tags") else []
+        for keyed in self._constructed["keyed_groups"] or []:
+            if not isinstance(keyed, Mapping):
+                continue
+            prefix, separator = str(keyed.get("prefix", "")), str(keyed.get("separator", "_"))
+            if not prefix and self.get_option("leading_separator") is False:
+                separator = ""
+            if prefix + separator:  # without a fixed start, its names are only known from the data
+                prefixes.append(self._sanitize_group_name(prefix + separator))
+            parent = keyed.get("parent_group")
+            if isinstance(parent, str) and parent and "{" not in parent:
+                groups.add(self._sanitize_group_name(parent))
+        return ReservedNames(frozenset(groups), tuple(prefixes))
 
     def _add_domain(self, name: str, snapshot: dict[str, Any], domain: dict[str, Any], hypervisor_group: str) -> None:
         host = _untrusted(name)  # hypervisor text is never templated, host names included
@@ -402,10 +435,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             variables = {variable: self._untrusted(variable, value) for variable, value in variables.items()}
         self._set_variables(host, variables)
 
-        self.inventory.add_child(self._group(hypervisor_group), host)
-        self.inventory.add_child(self._group(f"libvirt_{domain['state']}"), host)
+        # add_host, not add_child: a group named like the host must never be taken for it
+        self.inventory.add_host(host, self._group(hypervisor_group))
+        self.inventory.add_host(host, self._group(f"libvirt_{domain['state']}"))
         for tag in domain.get("tags", ()):
-            self.inventory.add_child(self._group(f"tag_{tag}"), host)
+            self.inventory.add_host(host, self._group(f"tag_{tag}"))
 
         if any(self._constructed.values()):
             strict = self.get_option("strict")

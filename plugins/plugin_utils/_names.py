@@ -4,21 +4,35 @@
 the label of each, and the inventory host name of each domain.
 
 The host name rule: a domain name found on one hypervisor only is the host name
-as is; a domain name found on several hypervisors becomes ``<name>@<label>`` on
-every one of them. It depends only on the set of (label, name) pairs, never on
-the order of the URIs.
+as is; a domain name found on several hypervisors, or one that is reserved (it
+names the controller, as ``localhost`` does, or an inventory group), becomes
+``<name>@<label>`` on every hypervisor that has it. It depends only on the set of
+(label, name) pairs and on the reserved names, never on the order of the URIs.
+A qualified name holds an ``@``, which no sanitised group name holds.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible import constants as C
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError, redact_uri
 
 LOCAL_LABEL = "localhost"
+# Ansible's implicit localhost (C.LOCALHOST) and the names /etc/hosts usually gives the
+# loopback addresses: a host named so, with ansible_host pointing at a guest, would take
+# every task delegated to the controller to that guest.
+CONTROLLER_NAMES = frozenset({
+    "localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4",
+    "localhost6", "localhost6.localdomain6", "ip6-localhost", "ip6-loopback",
+})
+# Groups every inventory has.
+IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,11 @@ class Hypervisor:
 
     uri: str
     label: str
+
+    @property
+    def shown_uri(self) -> str:
+        """The URI as messages show it: without a password."""
+        return redact_uri(self.uri)
 
     @property
     def remote(self) -> bool:
@@ -58,12 +77,12 @@ def hypervisors(entries: Iterable[Any]) -> list[Hypervisor]:
         clash = next((other for other in found if other.label == hypervisor.label), None)
         if clash is not None:
             raise VirtOpsError(
-                f"The URIs '{clash.uri}' and '{hypervisor.uri}' both have the hypervisor label '{hypervisor.label}'. "
-                "Give each its own label in option uris, for example: uris: [{uri: "
-                f"'{hypervisor.uri}', name: <label>}}].")
+                f"The URIs '{clash.shown_uri}' and '{hypervisor.shown_uri}' both have the hypervisor label "
+                f"'{hypervisor.label}'. Give each its own label in option uris, for example: uris: [{{uri: "
+                f"'{hypervisor.shown_uri}', name: <label>}}].")
         found.append(hypervisor)
     if not found:
-        raise VirtOpsError("Option uris lists no URI.")
+        raise VirtOpsError("Option uris lists no URI: list at least one, or leave uris out to read option uri.")
     return found
 
 
@@ -76,18 +95,57 @@ def _hypervisor(entry: Any) -> Hypervisor:
             raise VirtOpsError(f"An entry of option uris has unknown keys {unknown}; it may have 'uri' and 'name'.")
         uri, label = entry.get("uri"), entry.get("name")
     else:
-        raise VirtOpsError(f"An entry of option uris must be a URI or a dict with 'uri' and 'name', not {entry!r}.")
+        raise VirtOpsError(f"An entry of option uris must be a URI or a dict with 'uri' and 'name', not a {type(entry).__name__}.")
     if not isinstance(uri, str) or not uri.strip():
-        raise VirtOpsError(f"An entry of option uris has no URI: {entry!r}.")
+        raise VirtOpsError("An entry of option uris has no URI (its 'uri' is missing, empty or not a string).")
     uri = uri.strip()
     if label is None:
         return Hypervisor(uri, default_label(uri))
     if not isinstance(label, str) or not label.strip() or "@" in label:
-        raise VirtOpsError(f"The name of URI '{uri}' in option uris must be a non-empty string without '@', not {label!r}.")
+        raise VirtOpsError(f"The name of URI '{redact_uri(uri)}' in option uris must be a non-empty string without '@', "
+                           f"not {label!r}.")
     return Hypervisor(uri, label.strip())
 
 
-def host_names(names_by_label: Mapping[str, Iterable[str]]) -> dict[tuple[str, str], str]:
+def names_the_controller(name: str) -> bool:
+    """Whether a host of this name would stand for the controller: Ansible's implicit
+    localhost, one of the loopback addresses' usual names (in any case), or a loopback
+    or unspecified address."""
+    if name in C.LOCALHOST or name.lower().rstrip(".") in CONTROLLER_NAMES:
+        return True
+    if not (name[:1].isdigit() or ":" in name):  # no address: spare the parse
+        return False
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+@dataclass(frozen=True)
+class ReservedNames:
+    """Names no domain keeps as its host name: the controller's, and those of inventory
+    groups, given as exact names and as the start of sanitised group names made from
+    data (``tag_`` for ``tag_<tag>``). ``all`` and ``ungrouped`` are always reserved."""
+
+    groups: frozenset[str] = frozenset()
+    group_prefixes: tuple[str, ...] = ()
+
+    def why(self, name: str) -> str | None:
+        """Why ``name`` is reserved, or None when it is not."""
+        if names_the_controller(name):
+            return "it would stand for the controller (localhost)"
+        if name in IMPLICIT_GROUPS or name in self.groups or self._made_from_data(name):
+            return "it is the name of an inventory group, or of a group this configuration makes"
+        return None
+
+    def _made_from_data(self, name: str) -> bool:
+        # A sanitised name holds word characters only (so never the '@' of a qualified name).
+        return bool(self.group_prefixes) and name.startswith(self.group_prefixes) and not C.INVALID_VARIABLE_NAMES.search(name)
+
+
+def host_names(names_by_label: Mapping[str, Iterable[str]],
+               reserved: ReservedNames = ReservedNames()) -> dict[tuple[str, str], str]:
     """The inventory host name of every (label, domain name).
 
     ``names_by_label`` holds every domain name of every hypervisor read, before
@@ -95,7 +153,7 @@ def host_names(names_by_label: Mapping[str, Iterable[str]]) -> dict[tuple[str, s
     """
     pairs = {(label, name) for label, names in names_by_label.items() for name in names}
     seen = Counter(name for _label, name in pairs)
-    qualified = {name for name, count in seen.items() if count > 1}
+    qualified = {name for name, count in seen.items() if count > 1 or reserved.why(name)}
     while True:
         result = {pair: _host_name(pair, qualified) for pair in pairs}
         owners = Counter(result.values())

@@ -35,12 +35,15 @@ class Domain:
     memory_mib: int = 256
     network: str | None = "default"  # the network of its one NIC, or None for no NIC
     transient: bool = False
+    metadata: str | None = None  # raw XML for <metadata>, instead of the tags
 
 
 def domain_xml(domain: Domain, index: int = 0, uuid: str | None = None) -> str:
     parts = [f"<name>{escape(domain.name)}</name>", *([f"<uuid>{uuid}</uuid>"] if uuid else []), f"<memory unit='MiB'>{domain.memory_mib}</memory>",
              f"<vcpu>{domain.vcpus}</vcpu>", "<os><type>hvm</type></os>"]
-    if domain.tags:
+    if domain.metadata is not None:
+        parts.append(f"<metadata>{domain.metadata}</metadata>")
+    elif domain.tags:
         tags = "".join(f"<virtops:tag>{escape(tag)}</virtops:tag>" for tag in domain.tags)
         parts.append(f"<metadata><virtops:tags xmlns:virtops='{VIRTOPS_NS}'>{tags}</virtops:tags></metadata>")
     if domain.network:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import ipaddress
+import json
 import re
 import socket
 import sys
@@ -18,6 +19,7 @@ from collections import Counter
 import libvirt
 import pytest
 import yaml
+from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.plugins.loader import inventory_loader
 from ansible.utils.display import Display
@@ -93,6 +95,13 @@ def test_two_uris_with_the_same_label_are_an_error_naming_both(tmp_path):
     with pytest.raises(AnsibleParserError, match=f"'{re.escape(one)}' and '{re.escape(two)}' both have the hypervisor "
                                                  "label 'localhost'.*name: <label>"):
         parse_with_plugin(write_config(tmp_path, uris=[one, two]))
+
+
+def test_an_empty_uris_is_an_error_not_the_default_uri(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIBVIRT_DEFAULT_URI", write_fleet(tmp_path / "fleet.xml", [Domain("web1")]))
+    for stem, value in (("empty", []), ("null", None)):
+        with pytest.raises(AnsibleParserError, match="Option uris lists no URI: list at least one, or leave uris out"):
+            parse_with_plugin(write_config(tmp_path, stem=stem, uris=value))
 
 
 def test_max_workers_must_be_positive(tmp_path):
@@ -233,6 +242,135 @@ def test_a_qualified_name_does_not_change_with_a_filter(tmp_path):
     assert set(load_inventory(config).hosts) == {"web@kvm1"}
 
 
+# -- host names Ansible reserves: the controller's and the groups' ---------------------------
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "::1", "localhost.localdomain", "localhost4", "localhost6",
+                                  "ip6-localhost", "LocalHost", "127.0.0.2", "0:0:0:0:0:0:0:1"])
+def test_a_domain_named_like_the_controller_gets_a_host_name_of_its_own(tmp_path, warnings, name):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(name), Domain("web1")])
+    inventory = load_inventory(write_config(tmp_path, uri=uri))
+    assert set(inventory.hosts) == {f"{name}@localhost", "web1"}
+    variables = host_vars(inventory, f"{name}@localhost")
+    assert variables["libvirt_name"] == name and variables["ansible_host"] == variables["libvirt_ips"][0]
+    assert warnings == [f"virtops.libvirt.libvirt: domain '{name}' of hypervisor 'localhost' is the inventory host "
+                        f"'{name}@localhost': it would stand for the controller (localhost)."]
+    if name in C.LOCALHOST:  # Ansible's own implicit localhost, untouched
+        controller = inventory.get_host(name)
+        assert controller.implicit and "ansible_host" not in controller.vars
+
+
+def test_the_controller_rule_holds_in_any_uri_order_and_with_any_filter(tmp_path, warnings):
+    one = write_fleet(tmp_path / "one.xml", [Domain("localhost"), Domain("web")])
+    two = write_fleet(tmp_path / "two.xml", [Domain("db", state="shutoff")])
+    uris = [{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}]
+    for stem, options in (("forward", {}), ("backward", {"uris": uris[::-1]}), ("named", {"include_names": ["local*"]}),
+                          ("running", {"states": ["running"]})):
+        inventory = load_inventory(write_config(tmp_path, stem=stem, **{"uris": uris, **options}))
+        assert "localhost@kvm1" in inventory.hosts and "localhost" not in inventory.hosts
+        assert inventory.get_host("localhost").implicit
+    assert len(warnings) == 4
+
+
+def test_delegate_to_localhost_stays_on_the_controller(tmp_path, ansible_cli):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("localhost"), Domain("web1")])
+    playbook = tmp_path / "where.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "The controller is the implicit localhost", "ansible.builtin.assert": {"that": [
+            "ansible_connection == 'local'", "libvirt_name is undefined", "ansible_host | default('') != hostvars['localhost@localhost'].ansible_host"]}},
+    ]}]))
+    played = ansible_cli("ansible-playbook", "-i", str(write_config(tmp_path, uri=uri)), str(playbook))
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert "ok=1" in played.stdout and "domain 'localhost' of hypervisor 'localhost' is the inventory host 'localhost@localhost'" in played.stderr
+
+
+# Names of every kind libvirt takes, many of them names of groups of the configuration below.
+HOSTILE_NAMES = ["all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
+                 "tag_we_b", "big", "my_group", "role_db", "localhost", "a b", "x@y", "a:b", "[x]", "]", "-x", "*",
+                 "{{ lookup('pipe','id') }}", "é日本", "n" * 200, "plain"]
+# Reserved: group names of that configuration, the sanitised name of a tag group
+# ('we b' gives tag_we_b) or of a group key ('my-group'), and the controller's name.
+RESERVED_HOSTILE = {"all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
+                    "tag_we_b", "big", "my_group", "role_db", "localhost"}
+
+
+def hostile_config(tmp_path, **options):
+    domains = [Domain(name, tags=("web", "we b"), state="shutoff" if name == "all" else "running") for name in HOSTILE_NAMES]
+    return write_config(tmp_path, uri=write_fleet(tmp_path / "fleet.xml", domains), read_tags=True,
+                        groups={"big": "libvirt_vcpus >= 1", "my-group": "true"},
+                        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}], **options)
+
+
+def expected_host(name: str) -> str:
+    return f"{name}@localhost" if name in RESERVED_HOSTILE else name
+
+
+def test_a_domain_named_like_a_group_gets_a_host_name_of_its_own(tmp_path, warnings):
+    inventory = load_inventory(hostile_config(tmp_path))
+    assert set(inventory.hosts) == {expected_host(name) for name in HOSTILE_NAMES}
+    assert not set(inventory.hosts) & set(inventory.groups)
+    for name in HOSTILE_NAMES:
+        assert host_vars(inventory, expected_host(name))["libvirt_name"] == name
+    assert group_hosts(inventory, "libvirt_shutoff") == {"all@localhost"}
+    assert group_hosts(inventory, "tag_we_b") == group_hosts(inventory, "big") == {expected_host(name) for name in HOSTILE_NAMES}
+    assert group_hosts(inventory, "role_web") == group_hosts(inventory, "my_group") == set(inventory.hosts)
+    assert sorted(warnings) == sorted(
+        f"virtops.libvirt.libvirt: domain '{name}' of hypervisor 'localhost' is the inventory host '{name}@localhost': "
+        + ("it would stand for the controller (localhost)." if name == "localhost" else
+           "it is the name of an inventory group, or of a group this configuration makes.")
+        for name in RESERVED_HOSTILE)
+
+
+def test_group_names_are_reserved_whatever_the_filters_keep(tmp_path, warnings):
+    inventory = load_inventory(hostile_config(tmp_path, include_names=["tag_*", "libvirt_*"], states=["running"]))
+    assert set(inventory.hosts) == {"tag_web@localhost", "tag_we_b@localhost", "libvirt_running@localhost",
+                                    "libvirt_shutoff@localhost", "libvirt_hypervisor_localhost@localhost"}
+
+
+def test_a_domain_named_like_a_group_of_an_earlier_source_gets_a_host_name_of_its_own(tmp_path, warnings):
+    static = tmp_path / "static.yml"
+    static.write_text(yaml.safe_dump({"webservers": {"hosts": {"web9": {}}}}))
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("webservers"), Domain("web1")])
+    inventory = load_inventory(static, write_config(tmp_path, uri=uri))
+    assert set(inventory.hosts) == {"web9", "webservers@localhost", "web1"}
+    assert group_hosts(inventory, "webservers") == {"web9"}
+    assert group_hosts(inventory, "libvirt_running") == {"webservers@localhost", "web1"}
+
+
+def test_keyed_groups_reserve_their_fixed_start_and_a_literal_parent_group(tmp_path, warnings):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain(name) for name in ("states", "is_x", "is-x", "1st_running", "web")])
+    keyed = [{"key": "libvirt_state", "prefix": "is", "parent_group": "states"}, {"key": "libvirt_state", "prefix": "1st"}]
+    inventory = load_inventory(write_config(tmp_path, uri=uri, keyed_groups=keyed))
+    # '1st_' sanitised is '_st_'; 'is-x' cannot be a sanitised group name
+    assert set(inventory.hosts) == {"states@localhost", "is_x@localhost", "is-x", "1st_running", "web"}
+    assert group_hosts(inventory, "_st_running") == group_hosts(inventory, "states") == set(inventory.hosts)
+    assert len(warnings) == 2
+
+
+def test_a_keyed_group_without_a_fixed_start_named_like_a_host_breaks_nothing(tmp_path):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("running"), Domain("web1", state="shutoff")])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, leading_separator=False,
+                                            keyed_groups=[{"key": "libvirt_state", "separator": ""}]))
+    assert set(inventory.hosts) == {"running", "web1"}  # such a group is only known from the data
+    assert group_hosts(inventory, "running") == {"running"} and group_hosts(inventory, "shutoff") == {"web1"}
+    assert group_hosts(inventory, "libvirt_running") == {"running"}
+
+
+def test_hostile_names_as_ansible_inventory_shows_them(tmp_path, ansible_cli):
+    config = hostile_config(tmp_path)
+    listed = ansible_cli("ansible-inventory", "-i", str(config), "--list", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    data = unwrap(inventory_json(listed))
+    hostvars = data.pop("_meta")["hostvars"]
+    assert set(hostvars) == {expected_host(name) for name in HOSTILE_NAMES}
+    assert {variables["libvirt_name"] for variables in hostvars.values()} == set(HOSTILE_NAMES)
+    assert not set(hostvars) & set(data)  # no host is a group
+    assert "libvirt_hypervisor_localhost" in data["all"]["children"]
+    graph = ansible_cli("ansible-inventory", "-i", str(config), "--graph", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
+    assert graph.returncode == 0, graph.stderr
+    assert "|--all@localhost" in graph.stdout and "|--{{ lookup('pipe','id') }}" in graph.stdout
+    for run in (listed, graph):
+        assert "Traceback" not in run.stderr and "Unexpected Exception" not in run.stderr
+        assert "uid=" not in run.stdout + run.stderr  # the lookup in a name never ran
+
+
 # -- untrusted text ---------------------------------------------------------------------------
 def test_text_from_the_hypervisor_is_kept_verbatim_in_process(tmp_path):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG,))])
@@ -280,6 +418,100 @@ def test_text_from_the_hypervisor_is_never_templated(tmp_path, ansible_cli):
     assert "probe-was-templated" not in played.stdout and "evil-49" not in played.stdout
     assert f'"{EVIL_TAG}",' in played.stdout
     assert f'"msg": "{EVIL_NAME} is {EVIL_NAME} with {EVIL_TAG},web"' in played.stdout
+
+
+# -- tags: metadata parsed safely ---------------------------------------------------------------
+def test_tag_metadata_that_merely_mentions_a_dtd_keeps_its_tags(tmp_path, warnings, verbose):
+    uri = write_fleet(tmp_path / "fleet.xml", [
+        Domain("commented", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><!-- <!DOCTYPE x> --><v:tag>web</v:tag></v:tags>"),
+        Domain("cdata", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><v:tag>db</v:tag><v:tag><![CDATA[<!ENTITY x>]]></v:tag></v:tags>"),
+        Domain("plain", tags=("web",)),
+    ])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
+    assert host_vars(inventory, "commented")["libvirt_tags"] == ["web"]
+    assert host_vars(inventory, "cdata")["libvirt_tags"] == ["db", "<!ENTITY x>"]
+    assert group_hosts(inventory, "tag_web") == {"commented", "plain"}
+    assert warnings == [] and not any("could not read the tags" in line for line in verbose)
+
+
+def test_tag_metadata_with_a_dtd_is_refused_quietly(tmp_path, monkeypatch, warnings, verbose):
+    # A hypervisor is not trusted: its answer may declare entities (libvirt itself never returns that).
+    real = libvirt.virDomain.metadata
+    hostile = "<!DOCTYPE tags [<!ENTITY x SYSTEM 'file:///etc/hostname'>]><tags><tag>&x;</tag><tag>web</tag></tags>"
+    monkeypatch.setattr(libvirt.virDomain, "metadata",
+                        lambda domain, *args: hostile if domain.name() == "hostile" else real(domain, *args))
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("hostile", tags=("web",)), Domain("fine", tags=("web",))])
+    inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
+    assert host_vars(inventory, "hostile")["libvirt_tags"] == [] and host_vars(inventory, "fine")["libvirt_tags"] == ["web"]
+    assert group_hosts(inventory, "tag_web") == {"fine"}
+    assert warnings == []
+    (line,) = [line for line in verbose if "could not read the tags" in line]
+    assert line.startswith(f"virtops.libvirt.libvirt: {uri}: could not read the tags of 1 domain(s), first 'hostile': "
+                           "The XML in the tags metadata has a document type declaration")
+
+
+# -- what messages may show ----------------------------------------------------------------------
+SECRET_LINE = "SECRET-LINE-123"
+WITH_PASSWORD = "qemu+tcp://user:pw@127.0.0.1:1/system"  # nothing listens on port 1: refused at once
+
+
+def assert_discreet(*texts: str) -> None:
+    for text in texts:
+        assert SECRET_LINE not in text and "pw" not in text, text
+
+
+@pytest.fixture
+def not_xml(tmp_path) -> str:
+    """A test:/// URI naming a file that is not XML, whose first line is a secret."""
+    path = tmp_path / "notes.txt"
+    path.write_text(f"{SECRET_LINE}\nmore\n")
+    return f"test://{path}"
+
+
+def test_warnings_show_neither_file_contents_nor_passwords(tmp_path, warnings, verbose, not_xml):
+    write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    # the test driver takes a user and password too, and then reads the file
+    with_password = f"test://user:pw@{tmp_path / 'fleet.xml'}"
+    entries = [{"uri": with_password, "name": "good"}, {"uri": not_xml, "name": "notes"}, {"uri": WITH_PASSWORD, "name": "tcp"}]
+    _plugin, inventory = parse_with_plugin(write_config(tmp_path, uris=entries, ip_sources=["lease", "arp"]))
+    assert set(inventory.hosts) == {"web1"} and host_vars(inventory, "web1")["libvirt_uri"] == with_password
+    assert len(warnings) == 2 and "skipped hypervisor 'notes'" in warnings[0] and "Start tag expected" in warnings[0]
+    assert "qemu+tcp://user:********@127.0.0.1:1/system" in warnings[1]
+    assert any(line.startswith(f"virtops.libvirt.libvirt: test://user:********@{tmp_path / 'fleet.xml'}: 1 domains")
+               for line in verbose)
+    assert_discreet(*warnings, *verbose)
+
+
+@pytest.mark.parametrize("uri", ["not_xml", WITH_PASSWORD])
+def test_strict_uris_errors_show_neither_file_contents_nor_passwords(tmp_path, request, uri):
+    uri = request.getfixturevalue(uri) if uri == "not_xml" else uri
+    with pytest.raises(AnsibleParserError) as failed:
+        parse_with_plugin(write_config(tmp_path, uris=[uri], strict_uris=True))
+    assert "Cannot connect to libvirt at URI" in str(failed.value)
+    assert_discreet(str(failed.value))
+
+
+def test_a_timeout_and_a_label_clash_show_no_password(tmp_path, warnings, silent_hypervisor):
+    mute = silent_hypervisor.replace("qemu+tcp://", "qemu+tcp://user:pw@")
+    _plugin, inventory = parse_with_plugin(write_config(tmp_path, uris=[{"uri": mute, "name": "mute"}], timeout=0.3))
+    assert len(warnings) == 1 and "did not answer within 0.3 s" in warnings[0]
+    assert_discreet(*warnings)
+    with pytest.raises(AnsibleParserError, match="both have the hypervisor label") as failed:
+        parse_with_plugin(write_config(tmp_path, stem="clash", uris=[mute, WITH_PASSWORD]))
+    assert_discreet(str(failed.value))
+
+
+def test_ansible_inventory_shows_neither_file_contents_nor_passwords(tmp_path, ansible_cli, not_xml):
+    write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
+    good = f"test://user:pw@{tmp_path / 'fleet.xml'}"
+    config = write_config(tmp_path, uris=[good, {"uri": not_xml, "name": "notes"}, {"uri": WITH_PASSWORD, "name": "tcp"}])
+    output = tmp_path / "inventory.json"
+    listed = ansible_cli("ansible-inventory", "-i", str(config), "--list", "-vvv", "--output", str(output))
+    assert listed.returncode == 0, listed.stderr
+    assert set(json.loads(output.read_text())["_meta"]["hostvars"]) == {"web1"}
+    assert "skipped hypervisor 'notes'" in listed.stderr and "skipped hypervisor 'tcp'" in listed.stderr
+    assert f"virtops.libvirt.libvirt: test://user:********@{tmp_path / 'fleet.xml'}: 1 domains" in listed.stdout  # -vvv
+    assert_discreet(listed.stdout, listed.stderr)
 
 
 # -- unreachable hypervisors ---------------------------------------------------------------

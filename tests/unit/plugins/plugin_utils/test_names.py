@@ -10,9 +10,11 @@ import pytest
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import (
     Hypervisor,
+    ReservedNames,
     default_label,
     host_names,
     hypervisors,
+    names_the_controller,
 )
 
 
@@ -54,6 +56,61 @@ def test_bad_entries_are_explained(entries, message):
         hypervisors(entries)
 
 
+@pytest.mark.parametrize("entries", [
+    ["qemu+tcp://user:pw@kvm1/system", "qemu+ssh://admin:pw@kvm1:22/system"],
+    [{"uri": "qemu+tcp://user:pw@kvm1/system", "name": "a@b"}],
+    [["qemu+tcp://user:pw@kvm1/system"]],
+    [{"uri": ["qemu+tcp://user:pw@kvm1/system"]}],
+])
+def test_errors_about_entries_show_no_password(entries):
+    with pytest.raises(VirtOpsError) as failed:
+        hypervisors(entries)
+    assert "pw" not in failed.value.msg
+
+
+def test_a_clash_names_both_uris_redacted():
+    with pytest.raises(VirtOpsError, match="'qemu\\+tcp://user:\\*{8}@kvm1/system' and 'qemu:///system\\?socket=/s' both"):
+        hypervisors(["qemu+tcp://user:pw@kvm1/system", {"uri": "qemu:///system?socket=/s", "name": "kvm1"}])
+
+
+@pytest.mark.parametrize(("name", "controller"), [
+    ("localhost", True), ("127.0.0.1", True), ("::1", True), ("LocalHost", True), ("localhost.", True),
+    ("localhost.localdomain", True), ("localhost4", True), ("localhost6.localdomain6", True), ("ip6-localhost", True),
+    ("ip6-loopback", True), ("127.1.2.3", True), ("0:0:0:0:0:0:0:1", True), ("0.0.0.0", True), ("::", True),
+    ("localhost@kvm1", False), ("mylocalhost", False), ("localhost-web", False), ("10.0.0.1", False),
+    ("2001:db8::1", False), ("1web", False), ("a:b", False), ("", False),
+])
+def test_names_that_stand_for_the_controller(name, controller):
+    assert names_the_controller(name) is controller
+
+
+def test_reserved_names_are_the_controllers_the_implicit_groups_and_those_given():
+    reserved = ReservedNames(frozenset({"big", "libvirt_running"}), ("tag_", "role_"))
+    assert reserved.why("localhost") == "it would stand for the controller (localhost)"
+    for name in ("all", "ungrouped", "big", "libvirt_running", "tag_web", "tag_", "role_db"):
+        assert reserved.why(name) == "it is the name of an inventory group, or of a group this configuration makes"
+    for name in ("web", "Big", "libvirt-running", "tags", "xtag_web", "role", "tag_web-1", "tag_web@kvm1"):
+        assert reserved.why(name) is None
+    assert ReservedNames().why("all") and ReservedNames().why("tag_web") is None
+
+
+def test_reserved_names_are_qualified_on_every_hypervisor():
+    reserved = ReservedNames(frozenset({"big"}), ("tag_",))
+    names = host_names({"kvm1": ["localhost", "all", "big", "tag_x", "web"], "kvm2": ["big", "db"]}, reserved)
+    assert names == {
+        ("kvm1", "localhost"): "localhost@kvm1", ("kvm1", "all"): "all@kvm1", ("kvm1", "big"): "big@kvm1",
+        ("kvm1", "tag_x"): "tag_x@kvm1", ("kvm1", "web"): "web", ("kvm2", "big"): "big@kvm2", ("kvm2", "db"): "db",
+    }
+    # even without options, the controller's name and the implicit groups are never host names
+    assert host_names({"kvm1": ["localhost", "ungrouped", "web"]}) == {
+        ("kvm1", "localhost"): "localhost@kvm1", ("kvm1", "ungrouped"): "ungrouped@kvm1", ("kvm1", "web"): "web"}
+
+
+def test_a_unique_name_that_reads_like_a_reserved_one_qualified_is_qualified_too():
+    names = host_names({"kvm1": ["localhost", "localhost@kvm1"]})
+    assert names == {("kvm1", "localhost"): "localhost@kvm1", ("kvm1", "localhost@kvm1"): "localhost@kvm1@kvm1"}
+
+
 def test_unique_names_are_kept_and_shared_names_are_qualified_everywhere():
     names = host_names({"kvm1": ["web", "db", "a"], "kvm2": ["web", "b"], "kvm3": ["web", "db"]})
     assert names == {
@@ -70,14 +127,17 @@ def test_a_unique_name_that_reads_like_a_qualified_one_is_qualified_too():
 
 def test_host_names_are_unique_and_do_not_depend_on_the_order():
     generator = random.Random(7)
-    pool = ["web", "db", "web@kvm1", "db@kvm2", "x@y", "cache"]
+    pool = ["web", "db", "web@kvm1", "db@kvm2", "x@y", "cache", "localhost", "localhost@kvm1", "all", "tag_web",
+            "tag_web@y"]
+    reserved = ReservedNames(frozenset(), ("tag_",))
     for _round in range(200):
         labels = generator.sample(["kvm1", "kvm2", "y", "lab"], k=generator.randint(1, 4))
         fleet = {label: generator.sample(pool, k=generator.randint(0, len(pool))) for label in labels}
-        expected = host_names(fleet)
+        expected = host_names(fleet, reserved)
         assert len(set(expected.values())) == len(expected)
+        assert not any(reserved.why(host) for host in expected.values())
         for order in itertools.islice(itertools.permutations(fleet.items()), 6):
-            assert host_names({label: list(reversed(names)) for label, names in order}) == expected
+            assert host_names({label: list(reversed(names)) for label, names in order}, reserved) == expected
 
 
 @pytest.mark.parametrize(("uri", "remote"), [
