@@ -216,6 +216,7 @@ from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import LIBVIRT_IMPORT_ERROR
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import OBSERVED_STATES
+from ansible_collections.virtops.libvirt.plugins.plugin_utils._cache import cache_problem
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import (
     Hypervisor,
     ReservedNames,
@@ -295,18 +296,32 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     # -- reading, or the cache ---------------------------------------------------------------
     def _snapshots(self, path: str, targets: list[Hypervisor], request: ReadRequest, cache: bool) -> list[dict[str, Any]]:
-        """What each hypervisor holds: from the cache when it is on, valid and not
+        """What each hypervisor holds: from the cache when it is on, usable and not
         being refreshed, else read (and then cached when every hypervisor answered)."""
         key = self.get_cache_key(path)
-        if self.get_option("cache") and cache:
-            try:
-                return self._cache[key]
-            except KeyError:
-                pass
+        cached = self._cached(key, [target.uri for target in targets]) if self.get_option("cache") and cache else None
+        if cached is not None:
+            return cached
         snapshots, complete = self._read(targets, request)
         if self.get_option("cache") and complete:
             self._cache[key] = snapshots
         return snapshots
+
+    def _cached(self, key: str, uris: list[str]) -> list[dict[str, Any]] | None:
+        """The snapshots in the cache, or None when there are none or they are unusable
+        (then a warning says so; the next complete read replaces them)."""
+        try:
+            data = self._cache[key]
+        except KeyError:
+            return None
+        except Exception:  # pylint: disable=broad-exception-caught  # whatever a cache plugin raises on a spoilt store
+            problem = "the cache plugin could not load it"
+        else:
+            problem = cache_problem(data, uris)
+            if problem is None:
+                return data
+        self.display.warning(f"{self.NAME}: ignored the inventory cache ({problem}); reading the hypervisors instead.")
+        return None
 
     def _read(self, targets: list[Hypervisor], request: ReadRequest) -> tuple[list[dict[str, Any]], bool]:
         """Connect to every hypervisor at once, waiting at most the timeout, then read

@@ -796,6 +796,54 @@ def test_nothing_is_cached_when_a_hypervisor_was_not_read(tmp_path, warnings):
     assert len(warnings) == 1
 
 
+def _spoil(data):
+    """Ways a cache can be unusable: (the data in the cache file, what the warning says)."""
+    first = data[0]["domains"][0]
+    yield "SECRET-LINE-123 not JSON {", "the cache plugin could not load it"
+    yield 42, "the cache plugin could not load it"
+    yield json.dumps({"uri": data[0]["uri"]}), "it holds a dict, not a list of hypervisors"
+    yield json.dumps([]), "it was written for other uris"
+    yield json.dumps(["SECRET-LINE-123"]), "hypervisor 1 is a str, not a mapping"
+    yield json.dumps([{**data[0], "uri": "test:///default"}]), "it was written for other uris"
+    yield json.dumps([{key: value for key, value in data[0].items() if key != "names"}]), "hypervisor 1 has no names"
+    yield json.dumps([{**data[0], "label": None}]), "hypervisor 1 has no label"
+    yield json.dumps([{**data[0], "domains": {"web1": first}}]), "hypervisor 1 has no domains"
+    for fact, value in (("vcpus", "SECRET-LINE-123"), ("id", "1"), ("persistent", 1), ("ips", None), ("tags", "web"),
+                        ("state", "SECRET-LINE-123"), ("memory_mib", True)):
+        yield (json.dumps([{**data[0], "domains": [{**first, fact: value}]}]),
+               f"hypervisor 1 domain 1 has an unusable {fact} (not")
+    yield json.dumps([{**data[0], "domains": [{key: value for key, value in first.items() if key != "uuid"}]}]), "hypervisor 1 domain 1 has no uuid"
+    yield (json.dumps([{**data[0], "names": [name for name in data[0]["names"] if name != first["name"]]}]),
+           "hypervisor 1 domain 1 is not among the names of its hypervisor")
+
+
+def test_an_unusable_cache_is_read_again_and_replaced(tmp_path, monkeypatch):
+    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1", tags=("web",)), Domain("db1", state="shutoff")])
+    cache_dir = tmp_path / "cache"
+    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile",
+                          cache_connection=str(cache_dir))
+    expected = load_inventory(config)
+    (cache_file,) = cache_dir.iterdir()
+    stored = json.loads(cache_file.read_text())
+    # ansible-core 2.19 stores the data as JSON text in a JSON object: {"__payload__": "..."}
+    good = json.loads(stored["__payload__"])
+    cache_file.write_text("SECRET-LINE-123 not JSON {")  # not even the object
+    shown: list[str] = []
+    monkeypatch.setattr(Display, "warning", lambda _self, msg, *_args, **_kwargs: shown.append(msg))
+    for payload, problem in [("", "the cache plugin could not load it"), *_spoil(good)]:
+        if payload:
+            cache_file.write_text(json.dumps({"__payload__": payload}))
+        shown.clear()
+        inventory = load_inventory(config)
+        assert set(inventory.hosts) == {"web1", "db1"}, problem
+        assert host_vars(inventory, "web1") == host_vars(expected, "web1")
+        mine = [msg for msg in shown if msg.startswith("virtops.libvirt.libvirt: ")]
+        assert len(mine) == 1 and f"ignored the inventory cache ({problem}" in mine[0], (problem, shown)
+        assert mine[0].endswith("); reading the hypervisors instead.")
+        assert not any("SECRET-LINE-123" in msg for msg in shown)
+        assert json.loads(json.loads(cache_file.read_text())["__payload__"]) == good  # replaced by what was read
+
+
 # -- the user's view ---------------------------------------------------------------------------
 def test_ansible_inventory_lists_two_hypervisors(tmp_path, ansible_cli):
     one = write_fleet(tmp_path / "one.xml", fleet(30))
