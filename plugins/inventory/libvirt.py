@@ -17,6 +17,15 @@ description:
     of O(uris); the label of a hypervisor is the host part of its URI (C(localhost) for a local URI) unless
     O(uris) names it. The rule counts every domain of every hypervisor that answered, before
     O(include_names), O(exclude_names) and O(states), so a host name does not change with a filter or a state."
+  - "A domain whose name no host may have also becomes C(<name>@<label>), with a warning naming the domain
+    and its host name: a name that stands for the controller (C(localhost), C(127.0.0.1), C(::1), the other
+    names of the loopback addresses such as C(localhost.localdomain) or C(ip6-localhost), in any case, and
+    any loopback address), so that C(delegate_to: localhost) never reaches a guest; and the name of a group
+    (C(all), C(ungrouped), a group of an inventory source read before, a group the plugin can make -
+    C(libvirt_<state>), C(libvirt_hypervisor_<label>), and with O(read_tags) any sanitised C(tag_...) name -
+    a key of O(groups), and a sanitised name starting with the C(prefix) and C(separator) of an entry of
+    O(keyed_groups)), since a host and a group cannot share a name. Like the rule above, this does not depend
+    on the order of O(uris) or on the filters."
   - "Host variables: C(libvirt_uri), C(libvirt_hypervisor) (the label), C(libvirt_name), C(libvirt_uuid),
     C(libvirt_id) (null when shut off), C(libvirt_state) (V(running), V(paused), V(in_shutdown), V(shutoff),
     V(saved) - shut off with a managed-save image -, V(crashed), V(pmsuspended)), C(libvirt_state_reason)
@@ -53,7 +62,7 @@ options:
     choices: [virtops.libvirt.libvirt]
   uris:
     description:
-      - The hypervisors to read, in the order their warnings are shown. Each entry is a libvirt URI, or a
+      - The hypervisors to read, in the order their warnings are shown. An empty list is an error. Each entry is a libvirt URI, or a
         dict with the key C(uri) and an optional C(name), the label of that hypervisor in host names
         and group names (without C(@)).
       - Without a C(name), the label is the host part of the URI (V(kvm1.example.com) for
@@ -162,6 +171,14 @@ notes:
     configuration file; while it is valid, the hypervisors are not contacted at all. After changing the
     configuration, refresh it (C(ansible-inventory --flush-cache) or C(meta: refresh_inventory)). Nothing
     is cached when a hypervisor could not be read."
+  - "Cached data that cannot be used (a file the cache plugin cannot load, data of another shape, missing
+    or mistyped facts, data written for other O(uris)) is ignored with a warning: the hypervisors are read
+    instead, and a complete read replaces it."
+  - "Messages (warnings, errors, C(-vvv) lines) show URIs without their passwords, and never a line of a
+    file that libvirt could not parse. C(libvirt_uri) holds the URI as configured, password included, as
+    playbooks connect with it: prefer ssh keys or libvirt's C(auth.conf) to a password in a URI."
+  - "Tags whose metadata libvirt returns with a document type declaration are refused (C(-vvv) says so);
+    the domain keeps no tags, and the rest of the inventory loads."
   - A domain that disappears while it is being read is left out.
 seealso:
   - module: virtops.libvirt.virt_domain_info
