@@ -332,7 +332,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except KeyError:
             return None
         except Exception:  # pylint: disable=broad-exception-caught  # whatever a cache plugin raises on a spoilt store
-            problem = "the cache plugin could not load it"
+            problem: str | None = "the cache plugin could not load it"
         else:
             problem = cache_problem(data, uris)
             if problem is None:
@@ -369,7 +369,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             else:
                 connected.append((target, conn))
         outcomes = dict(zip((target.uri for target, _conn in connected),
-                            in_threads(lambda pair: self._read_one(*pair, request, calls[pair[0].uri]),
+                            in_threads(lambda pair: self._read_one(pair[0], pair[1], request, calls[pair[0].uri]),
                                        connected, len(connected), eager=True)))
         snapshots = []
         for target in targets:

@@ -87,6 +87,8 @@ def hypervisors(entries: Iterable[Any]) -> list[Hypervisor]:
 
 
 def _hypervisor(entry: Any) -> Hypervisor:
+    uri: Any
+    label: Any
     if isinstance(entry, str):
         uri, label = entry, None
     elif isinstance(entry, Mapping):

@@ -80,7 +80,7 @@ def error_text(err: Any) -> str:
     error quotes above its caret (``^``) line: that line may be the content of any
     file (a test:///<file> URI names one)."""
     lines = (err.get_error_message() or str(err) or "").strip().splitlines()
-    kept = []
+    kept: list[str] = []
     for line in lines:
         if line.strip() and set(line.strip()) == {"^"}:
             if kept:

@@ -67,7 +67,7 @@ def check_name(value: Any, option: str = "name") -> str | None:
 
 
 def run_module(module: AnsibleModule, body: Callable[[Connection], dict[str, Any]], readonly: bool = False,
-               events: bool = False, needs_lxml: bool = False, check: Callable[[], None] | None = None) -> None:
+               events: bool = False, needs_lxml: bool = False, check: Callable[[], object] | None = None) -> None:
     """Check the requirements and options, connect, run ``body`` and exit; never returns.
 
     ``check`` validates options before anything is connected. A VirtOpsError from any
