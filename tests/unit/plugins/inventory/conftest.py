@@ -1,16 +1,12 @@
-"""Ansible's plugin loader for the inventory plugin's tests, and Ansible's command
-line tools run against this checkout as the collection virtops.libvirt."""
+"""Ansible's plugin loader for the inventory plugin's tests, with this checkout as
+the collection virtops.libvirt (Ansible's command line tools run against it in
+tests/integration/test_inventory_cli.py)."""
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-from inventory_harness import ROOT
 
 
 def _collections_root() -> Path:
@@ -35,24 +31,4 @@ def _use_ansibles_collection_loader() -> None:
     init_plugin_loader([str(root)])
 
 
-COLLECTIONS_ROOT = _collections_root()
 _use_ansibles_collection_loader()
-
-
-@pytest.fixture
-def ansible_cli(tmp_path):
-    """Run an Ansible command line tool of this venv as a user would."""
-
-    def _run(tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        environment = {
-            **os.environ,
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_ROOT),
-            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-            **(env or {}),
-        }
-        command = [str(Path(sys.executable).parent / tool), *args]
-        return subprocess.run(command, capture_output=True, text=True, env=environment, check=False, cwd=tmp_path)
-
-    return _run

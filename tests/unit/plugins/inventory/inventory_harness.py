@@ -1,11 +1,11 @@
 """Helpers for the inventory plugin's tests: fleets of domains for libvirt's test
-driver (a <node> file the driver loads in-process), configuration files, the
-plugin driven as Ansible drives it, and a count of what reaches libvirt."""
+driver (a <node> file the driver loads in-process), configuration files, names
+and texts that hostile hypervisors show, the plugin driven as Ansible drives it,
+and a count of what reaches libvirt. tests/integration/test_inventory_cli.py
+uses them too, for the same fleets through `ansible-inventory` / `ansible-playbook`."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,6 @@ from xml.sax.saxutils import escape
 import libvirt
 import yaml
 
-ROOT = Path(__file__).resolve().parents[4]
 VIRTOPS_NS = "https://virtops.dev/xmlns/libvirt/1"
 # The test driver's own XML namespace, for a domain's initial state in a <node> file.
 _RUNSTATE = {"running": 1, "paused": 3, "in_shutdown": 4, "shutoff": 5, "saved": 5, "crashed": 6, "pmsuspended": 7}
@@ -118,20 +117,48 @@ def group_hosts(inventory, group: str) -> set[str]:
     return {host.name for host in inventory.groups[group].get_hosts()}
 
 
-def unwrap(value):
-    """ansible-inventory --list marks untrusted text {"__ansible_unsafe": "..."}: the text."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: unwrap(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap(item) for item in value]
-    return value
+# -- names and texts from hostile hypervisors ------------------------------------------------
+# A local URI that cannot be reached (no such socket): no daemon, no network.
+UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
+EVIL_NAME = "evil-{{ 7*7 }}"
+EVIL_TAG = "{{ lookup('env','VIRTOPS_PROBE') }}"
+
+# Names of every kind libvirt takes, many of them names of groups of the configuration below.
+HOSTILE_NAMES = ["all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
+                 "tag_we_b", "big", "my_group", "role_db", "localhost", "a b", "x@y", "a:b", "[x]", "]", "-x", "*",
+                 "{{ lookup('pipe','id') }}", "é日本", "n" * 200, "plain"]
+# Reserved: group names of that configuration, the sanitised name of a tag group
+# ('we b' gives tag_we_b) or of a group key ('my-group'), and the controller's name.
+RESERVED_HOSTILE = {"all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
+                    "tag_we_b", "big", "my_group", "role_db", "localhost"}
 
 
-def inventory_json(result: subprocess.CompletedProcess) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def hostile_config(tmp_path, **options):
+    domains = [Domain(name, tags=("web", "we b"), state="shutoff" if name == "all" else "running") for name in HOSTILE_NAMES]
+    return write_config(tmp_path, uri=write_fleet(tmp_path / "fleet.xml", domains), read_tags=True,
+                        groups={"big": "libvirt_vcpus >= 1", "my-group": "true"},
+                        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}], **options)
+
+
+def expected_host(name: str) -> str:
+    return f"{name}@localhost" if name in RESERVED_HOSTILE else name
+
+
+# -- what messages may show ----------------------------------------------------------------------
+SECRET_LINE = "SECRET-LINE-123"
+WITH_PASSWORD = "qemu+tcp://user:pw@127.0.0.1:1/system"  # nothing listens on port 1: refused at once
+
+
+def assert_discreet(*texts: str) -> None:
+    for text in texts:
+        assert SECRET_LINE not in text and "pw" not in text, text
+
+
+def write_not_xml(directory: Path) -> str:
+    """A test:/// URI naming a file that is not XML, whose first line is a secret."""
+    path = directory / "notes.txt"
+    path.write_text(f"{SECRET_LINE}\nmore\n")
+    return f"test://{path}"
 
 
 # -- counting what reaches libvirt ---------------------------------------------------------

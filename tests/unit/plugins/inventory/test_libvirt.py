@@ -1,7 +1,8 @@
 """The inventory plugin virtops.libvirt.libvirt on libvirt's in-process test driver,
-driven as Ansible drives it: in-process through InventoryManager (or the plugin
-itself, to see its errors and call counts), and as `ansible-inventory` /
-`ansible-playbook` for what a user sees."""
+driven as Ansible drives it, in-process: through InventoryManager, or the plugin
+itself to see its errors and call counts. What a user sees of the same fleets
+through `ansible-inventory` / `ansible-playbook` is tested in
+tests/integration/test_inventory_cli.py."""
 
 from __future__ import annotations
 
@@ -25,26 +26,29 @@ from ansible.plugins.loader import inventory_loader
 from ansible.utils.display import Display
 from ansible.utils.vars import validate_variable_name
 from inventory_harness import (
+    EVIL_NAME,
+    EVIL_TAG,
+    HOSTILE_NAMES,
+    RESERVED_HOSTILE,
+    UNREACHABLE,
     VIRTOPS_NS,
+    WITH_PASSWORD,
     CallRecorder,
     Domain,
+    assert_discreet,
+    expected_host,
     fleet,
     group_hosts,
     host_vars,
-    inventory_json,
+    hostile_config,
     load_inventory,
     parse_with_plugin,
-    unwrap,
     write_config,
     write_fleet,
+    write_not_xml,
 )
 
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import Hypervisor
-
-# A local URI that cannot be reached (no such socket): no daemon, no network.
-UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
-EVIL_NAME = "evil-{{ 7*7 }}"
-EVIL_TAG = "{{ lookup('env','VIRTOPS_PROBE') }}"
 
 
 @pytest.fixture
@@ -270,39 +274,6 @@ def test_the_controller_rule_holds_in_any_uri_order_and_with_any_filter(tmp_path
     assert len(warnings) == 4
 
 
-def test_delegate_to_localhost_stays_on_the_controller(tmp_path, ansible_cli):
-    uri = write_fleet(tmp_path / "fleet.xml", [Domain("localhost"), Domain("web1")])
-    playbook = tmp_path / "where.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "The controller is the implicit localhost", "ansible.builtin.assert": {"that": [
-            "ansible_connection == 'local'", "libvirt_name is undefined", "ansible_host | default('') != hostvars['localhost@localhost'].ansible_host"]}},
-    ]}]))
-    played = ansible_cli("ansible-playbook", "-i", str(write_config(tmp_path, uri=uri)), str(playbook))
-    assert played.returncode == 0, played.stdout + played.stderr
-    assert "ok=1" in played.stdout and "domain 'localhost' of hypervisor 'localhost' is the inventory host 'localhost@localhost'" in played.stderr
-
-
-# Names of every kind libvirt takes, many of them names of groups of the configuration below.
-HOSTILE_NAMES = ["all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
-                 "tag_we_b", "big", "my_group", "role_db", "localhost", "a b", "x@y", "a:b", "[x]", "]", "-x", "*",
-                 "{{ lookup('pipe','id') }}", "é日本", "n" * 200, "plain"]
-# Reserved: group names of that configuration, the sanitised name of a tag group
-# ('we b' gives tag_we_b) or of a group key ('my-group'), and the controller's name.
-RESERVED_HOSTILE = {"all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
-                    "tag_we_b", "big", "my_group", "role_db", "localhost"}
-
-
-def hostile_config(tmp_path, **options):
-    domains = [Domain(name, tags=("web", "we b"), state="shutoff" if name == "all" else "running") for name in HOSTILE_NAMES]
-    return write_config(tmp_path, uri=write_fleet(tmp_path / "fleet.xml", domains), read_tags=True,
-                        groups={"big": "libvirt_vcpus >= 1", "my-group": "true"},
-                        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}], **options)
-
-
-def expected_host(name: str) -> str:
-    return f"{name}@localhost" if name in RESERVED_HOSTILE else name
-
-
 def test_a_domain_named_like_a_group_gets_a_host_name_of_its_own(tmp_path, warnings):
     inventory = load_inventory(hostile_config(tmp_path))
     assert set(inventory.hosts) == {expected_host(name) for name in HOSTILE_NAMES}
@@ -354,23 +325,6 @@ def test_a_keyed_group_without_a_fixed_start_named_like_a_host_breaks_nothing(tm
     assert group_hosts(inventory, "libvirt_running") == {"running"}
 
 
-def test_hostile_names_as_ansible_inventory_shows_them(tmp_path, ansible_cli):
-    config = hostile_config(tmp_path)
-    listed = ansible_cli("ansible-inventory", "-i", str(config), "--list", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
-    data = unwrap(inventory_json(listed))
-    hostvars = data.pop("_meta")["hostvars"]
-    assert set(hostvars) == {expected_host(name) for name in HOSTILE_NAMES}
-    assert {variables["libvirt_name"] for variables in hostvars.values()} == set(HOSTILE_NAMES)
-    assert not set(hostvars) & set(data)  # no host is a group
-    assert "libvirt_hypervisor_localhost" in data["all"]["children"]
-    graph = ansible_cli("ansible-inventory", "-i", str(config), "--graph", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
-    assert graph.returncode == 0, graph.stderr
-    assert "|--all@localhost" in graph.stdout and "|--{{ lookup('pipe','id') }}" in graph.stdout
-    for run in (listed, graph):
-        assert "Traceback" not in run.stderr and "Unexpected Exception" not in run.stderr
-        assert "uid=" not in run.stdout + run.stderr  # the lookup in a name never ran
-
-
 # -- untrusted text ---------------------------------------------------------------------------
 def test_text_from_the_hypervisor_is_kept_verbatim_in_process(tmp_path):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG,))])
@@ -396,28 +350,6 @@ def test_text_is_marked_unsafe_where_ansible_templates_plain_strings(tmp_path, m
     assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG])
     assert {EVIL_NAME, "web1", "running", uri} <= set(marked)
     assert marked.count("running") == 1  # a value repeated across hosts is marked once
-
-
-def test_text_from_the_hypervisor_is_never_templated(tmp_path, ansible_cli):
-    uri = write_fleet(tmp_path / "fleet.xml", [Domain(EVIL_NAME, tags=(EVIL_TAG, "web"))])
-    config = write_config(tmp_path, uri=uri, read_tags=True)
-    probe = {"VIRTOPS_PROBE": "probe-was-templated"}
-
-    listed = inventory_json(ansible_cli("ansible-inventory", "-i", str(config), "--list", env=probe))
-    assert "probe-was-templated" not in str(listed)
-    variables = unwrap(listed["_meta"]["hostvars"][EVIL_NAME])
-    assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG, "web"])
-
-    playbook = tmp_path / "show.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
-        {"name": "Tags", "ansible.builtin.debug": {"var": "libvirt_tags"}},
-        {"name": "Names", "ansible.builtin.debug": {"msg": "{{ inventory_hostname }} is {{ libvirt_name }} with {{ libvirt_tags | join(',') }}"}},
-    ]}]))
-    played = ansible_cli("ansible-playbook", "-i", str(config), str(playbook), env=probe)
-    assert played.returncode == 0, played.stdout + played.stderr
-    assert "probe-was-templated" not in played.stdout and "evil-49" not in played.stdout
-    assert f'"{EVIL_TAG}",' in played.stdout
-    assert f'"msg": "{EVIL_NAME} is {EVIL_NAME} with {EVIL_TAG},web"' in played.stdout
 
 
 # -- tags: metadata parsed safely ---------------------------------------------------------------
@@ -451,21 +383,9 @@ def test_tag_metadata_with_a_dtd_is_refused_quietly(tmp_path, monkeypatch, warni
 
 
 # -- what messages may show ----------------------------------------------------------------------
-SECRET_LINE = "SECRET-LINE-123"
-WITH_PASSWORD = "qemu+tcp://user:pw@127.0.0.1:1/system"  # nothing listens on port 1: refused at once
-
-
-def assert_discreet(*texts: str) -> None:
-    for text in texts:
-        assert SECRET_LINE not in text and "pw" not in text, text
-
-
 @pytest.fixture
 def not_xml(tmp_path) -> str:
-    """A test:/// URI naming a file that is not XML, whose first line is a secret."""
-    path = tmp_path / "notes.txt"
-    path.write_text(f"{SECRET_LINE}\nmore\n")
-    return f"test://{path}"
+    return write_not_xml(tmp_path)
 
 
 def test_warnings_show_neither_file_contents_nor_passwords(tmp_path, warnings, verbose, not_xml):
@@ -499,19 +419,6 @@ def test_a_timeout_and_a_label_clash_show_no_password(tmp_path, warnings, silent
     with pytest.raises(AnsibleParserError, match="both have the hypervisor label") as failed:
         parse_with_plugin(write_config(tmp_path, stem="clash", uris=[mute, WITH_PASSWORD]))
     assert_discreet(str(failed.value))
-
-
-def test_ansible_inventory_shows_neither_file_contents_nor_passwords(tmp_path, ansible_cli, not_xml):
-    write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
-    good = f"test://user:pw@{tmp_path / 'fleet.xml'}"
-    config = write_config(tmp_path, uris=[good, {"uri": not_xml, "name": "notes"}, {"uri": WITH_PASSWORD, "name": "tcp"}])
-    output = tmp_path / "inventory.json"
-    listed = ansible_cli("ansible-inventory", "-i", str(config), "--list", "-vvv", "--output", str(output))
-    assert listed.returncode == 0, listed.stderr
-    assert set(json.loads(output.read_text())["_meta"]["hostvars"]) == {"web1"}
-    assert "skipped hypervisor 'notes'" in listed.stderr and "skipped hypervisor 'tcp'" in listed.stderr
-    assert f"virtops.libvirt.libvirt: test://user:********@{tmp_path / 'fleet.xml'}: 1 domains" in listed.stdout  # -vvv
-    assert_discreet(listed.stdout, listed.stderr)
 
 
 # -- unreachable hypervisors ---------------------------------------------------------------
@@ -599,19 +506,6 @@ def test_timeout_must_be_positive(tmp_path, timeout):
         parse_with_plugin(write_config(tmp_path, uri=uri, timeout=timeout))
 
 
-def test_unreachable_hypervisors_as_ansible_inventory_shows_them(tmp_path, ansible_cli):
-    good = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
-    lenient = write_config(tmp_path, stem="lenient", uris=[good, {"uri": UNREACHABLE, "name": "down"}])
-    result = ansible_cli("ansible-inventory", "-i", str(lenient), "--list")
-    assert set(inventory_json(result)["_meta"]["hostvars"]) == {"web1"}
-    assert result.stderr.count(UNREACHABLE) == 1 and "skipped hypervisor 'down'" in result.stderr
-
-    strict = write_config(tmp_path, stem="strict", uris=[good, {"uri": UNREACHABLE, "name": "down"}], strict_uris=True)
-    failed = ansible_cli("ansible-inventory", "-i", str(strict), "--list", env={"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"})
-    assert failed.returncode != 0
-    assert f"Cannot connect to libvirt at URI '{UNREACHABLE}'" in failed.stderr
-
-
 # -- ansible_host -----------------------------------------------------------------------------
 def test_ansible_host_set_by_an_earlier_source_is_kept(tmp_path):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1"), Domain("web2")])
@@ -650,16 +544,6 @@ def test_compose_overrides_ansible_host_and_the_option_turns_it_off(tmp_path):
     assert host_vars(composed, "web1")["ansible_host"] == "web1.lan"
     off = load_inventory(write_config(tmp_path, stem="off", uri=uri, set_ansible_host=False))
     assert "ansible_host" not in host_vars(off, "web1") and "ansible_connection" not in host_vars(off, "web1")
-
-
-def test_host_vars_files_override_ansible_host(tmp_path, ansible_cli):
-    uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1"), Domain("web2")])
-    (tmp_path / "host_vars").mkdir()
-    (tmp_path / "host_vars" / "web1.yml").write_text("ansible_host: 10.9.9.9\n")
-    listed = unwrap(inventory_json(ansible_cli("ansible-inventory", "-i", str(write_config(tmp_path, uri=uri)), "--list")))
-    hostvars = listed["_meta"]["hostvars"]
-    assert hostvars["web1"]["ansible_host"] == "10.9.9.9"
-    assert hostvars["web2"]["ansible_host"] == hostvars["web2"]["libvirt_ips"][0]
 
 
 # -- constructed ------------------------------------------------------------------------------
@@ -842,19 +726,3 @@ def test_an_unusable_cache_is_read_again_and_replaced(tmp_path, monkeypatch):
         assert mine[0].endswith("); reading the hypervisors instead.")
         assert not any("SECRET-LINE-123" in msg for msg in shown)
         assert json.loads(json.loads(cache_file.read_text())["__payload__"]) == good  # replaced by what was read
-
-
-# -- the user's view ---------------------------------------------------------------------------
-def test_ansible_inventory_lists_two_hypervisors(tmp_path, ansible_cli):
-    one = write_fleet(tmp_path / "one.xml", fleet(30))
-    two = write_fleet(tmp_path / "two.xml", fleet(5) + [Domain("solo", tags=("db",))])
-    config = write_config(tmp_path, uris=[{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}], read_tags=True,
-                          states=["running", "paused"], keyed_groups=[{"key": "libvirt_hypervisor", "prefix": "on"}])
-    listed = unwrap(inventory_json(ansible_cli("ansible-inventory", "-i", str(config), "--list")))
-    hostvars = listed["_meta"]["hostvars"]
-    assert "vm00000@kvm1" in hostvars and "vm00000@kvm2" in hostvars and "vm00010" in hostvars and "solo" in hostvars
-    assert "vm00005" not in hostvars  # shut off
-    assert hostvars["solo"]["libvirt_tags"] == ["db"]
-    assert listed["tag_db"]["hosts"] == ["solo"]
-    assert set(listed["on_kvm2"]["hosts"]) == {"vm00000@kvm2", "vm00001@kvm2", "vm00002@kvm2", "vm00003@kvm2", "vm00004@kvm2", "solo"}
-    assert set(listed["libvirt_paused"]["hosts"]) == {"vm00004@kvm1", "vm00014", "vm00024", "vm00004@kvm2"}
