@@ -31,18 +31,42 @@ VIRTOPS_NS = "https://virtops.dev/xmlns/libvirt/1"
 MASK = "********"
 
 # Every place of a domain definition that holds a secret, as (element tag, attribute),
-# attribute None meaning the element's text. libvirt shows them only with
-# VIR_DOMAIN_XML_SECURE; this collection never shows them at all.
+# attribute None meaning the element's text; elements of libvirt's own vocabulary
+# only (no namespace: an application's <metadata> is its own business). libvirt
+# shows the first two only with VIR_DOMAIN_XML_SECURE; this collection never shows
+# any of them, anywhere (definition, diff, differences, messages).
 SECRET_PLACES: tuple[tuple[str, str | None], ...] = (
     ("graphics", "passwd"),  # VNC / SPICE / RDP password
     ("cookie", None),  # disk <source protocol='http(s)'><cookies><cookie name='..'>value</cookie>
+    ("source", "query"),  # disk <source protocol='http(s)' query='..'>: often a signed URL's token
     ("session", None),  # <launchSecurity type='sev'><session>: the guest owner's session blob
 )
 
 
-def is_secret(tag: str, attribute: str | None) -> bool:
+def is_secret(tag: Any, attribute: str | None) -> bool:
     """Whether the value of ``attribute`` (None: the text) of a ``tag`` element is a secret."""
-    return (_local(tag), attribute) in SECRET_PLACES
+    return isinstance(tag, str) and not tag.startswith("{") and (tag, attribute) in SECRET_PLACES
+
+
+def secret_values(root: Element) -> set[str]:
+    """The secrets a definition holds (the values at SECRET_PLACES), to scrub them from
+    any text that might quote them (libvirt's error messages)."""
+    found = set()
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        values = [value for name, value in element.attrib.items() if is_secret(element.tag, name)]
+        if is_secret(element.tag, None) and element.text:
+            values += [element.text, element.text.strip()]
+        found.update(value for value in values if value.strip())
+    return found
+
+
+def scrub(text: str, secrets: set[str]) -> str:
+    """``text`` with every occurrence of a secret replaced by MASK (longest first)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def _parser():
@@ -96,9 +120,9 @@ def masked(root: Element) -> Element:
     return result
 
 
-def to_text(root: Element, mask: bool = True) -> str:
+def to_text(root: Element) -> str:
     """Pretty XML for diffs and results, secrets masked."""
-    result = masked(root) if mask else copy(root)
+    result = masked(root)
     etree.indent(result, space="  ")
     return etree.tostring(result, encoding="unicode") + "\n"
 

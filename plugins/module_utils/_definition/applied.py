@@ -1,13 +1,17 @@
 # Copyright: (c) 2026, virtops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """match=exact: what was applied, recorded in the domain's own metadata (the
-collection's namespace) as fingerprints of the desired and the canonical definition."""
+collection's namespace) as fingerprints of the desired and the canonical definition.
+
+A fingerprint is taken with the secrets masked: the record is readable by anyone
+who may read the definition, and a hash of a short password is easily guessed.
+A changed secret is still found, by the comparison of values (differences())."""
 
 from __future__ import annotations
 
 import hashlib
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.xml import VIRTOPS_NS, etree
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.xml import VIRTOPS_NS, etree, masked
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.xml import copy as _copy
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.compare import differences
 
@@ -15,8 +19,8 @@ APPLIED = f"{{{VIRTOPS_NS}}}applied"
 
 
 def fingerprint(root) -> str:
-    """A stable hash of a definition, leaving out the applied record itself."""
-    return hashlib.sha256(etree.tostring(without_applied(root), method="c14n")).hexdigest()
+    """A stable hash of a definition with its secrets masked, leaving out the applied record itself."""
+    return hashlib.sha256(etree.tostring(masked(without_applied(root)), method="c14n")).hexdigest()
 
 
 def without_applied(root):

@@ -56,3 +56,16 @@ def test_exact_records_what_was_applied():
     assert record.exact_differences(desired, changed_elsewhere) == ["the definition was changed since it was applied"]
     other = parse(DESIRED.replace("<vcpu>2</vcpu>", "<vcpu>3</vcpu>"))
     assert "the desired definition differs from the one last applied" in record.exact_differences(other, applied)
+
+
+def test_the_record_holds_no_hash_of_a_secret():
+    """Anyone who may read the definition reads the record: a hash of a short
+    password would be guessed offline. A changed secret is still a difference."""
+    desired = parse(DESIRED)
+    other_password = parse(DESIRED.replace("passwd='s3cret'", "passwd='n3wpass'"))
+    assert record.fingerprint(desired) == record.fingerprint(other_password)
+    assert record.fingerprint(desired) != record.fingerprint(parse(DESIRED.replace("passwd='s3cret'", "")))
+    applied = record.with_applied(parse(CANONICAL), record.fingerprint(desired))
+    applied = record.with_applied(applied, record.fingerprint(desired), record.fingerprint(applied))
+    assert record.exact_differences(other_password, applied) == [
+        "/domain/devices/graphics/@passwd: want '********', have '********'"]

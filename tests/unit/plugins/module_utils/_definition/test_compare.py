@@ -65,3 +65,22 @@ def test_a_single_field_mutation_is_a_difference(old, new):
     assert old in DESIRED
     found = differences(parse(DESIRED.replace(old, new)), parse(CANONICAL))
     assert len(found) == 1, found
+
+
+COOKIE_DISK = """<disk type='network' device='cdrom'>
+      <source protocol='https' name='/x.iso' query='token=OLDTOKEN'><host name='example.com' port='443'/>
+        <cookies><cookie name='session'>OLDCOOKIE</cookie></cookies></source>
+      <target dev='hdc' bus='ide'/><readonly/></disk>
+    <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/>"""
+
+
+def test_differences_never_show_a_secret():
+    current = parse(CANONICAL.replace("<graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/>", COOKIE_DISK))
+    desired = parse(DESIRED.replace("<graphics type='vnc' passwd='s3cret'/>", COOKIE_DISK.replace(
+        "OLDTOKEN", "NEWTOKEN").replace("OLDCOOKIE", "NEWCOOKIE").replace("s3cret", "n3wpass")))
+    found = differences(desired, current)
+    assert len(found) == 3, found
+    shown = "\n".join(found)
+    assert not [secret for secret in ("OLDTOKEN", "NEWTOKEN", "OLDCOOKIE", "NEWCOOKIE", "s3cret", "n3wpass")
+                if secret in shown], shown
+    assert "/domain/devices/graphics/@passwd: want '********', have '********'" in found
