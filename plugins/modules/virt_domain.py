@@ -15,8 +15,11 @@ description:
     without one, are carried over, so nothing churns.
   - Changes to a running domain take effect when it next boots; RV(pending_restart) says so and
     O(restart=if_pending) power-cycles it gracefully (the same code as M(virtops.libvirt.virt_power)).
-  - O(state=absent) undefines the domain. Disk images are never touched unless O(remove_storage=true),
-    NVRAM and TPM state are kept unless O(remove_nvram) / O(remove_tpm).
+  - O(state=absent) undefines the domain. Nothing that holds data goes with it unless asked for exactly that -
+    disk images (O(remove_storage)), NVRAM (O(remove_nvram)), TPM state (O(remove_tpm)), a managed-save image
+    (O(remove_managed_save)), snapshot and checkpoint metadata (O(remove_snapshots_metadata)).
+  - Secrets of a definition (graphics passwords, the cookies and query string of a network disk, an SEV session)
+    never appear in what the module returns or says, diff and error messages included.
 author:
   - virtops maintainers (@virtops)
 requirements:
@@ -31,7 +34,7 @@ attributes:
   diff_mode:
     support: full
     details:
-      - A unified diff of the persistent definition before and after, with graphics passwords masked.
+      - A unified diff of the persistent definition before and after, with its secrets masked.
       - In check mode, "after" is the XML that would be defined; libvirt adds its defaults when it is.
   idempotent:
     support: full
@@ -39,7 +42,9 @@ attributes:
 options:
   name:
     description:
-      - The domain's name. A C(<name>) in O(xml) must be the same; when O(xml) has none, this one is used.
+      - The domain's name. A C(<name>) in O(xml) must be exactly the same, blanks included; when O(xml) has none,
+        this one is used.
+      - With O(state=present), a name that begins or ends with blanks is refused.
     type: str
     required: true
   state:
@@ -52,7 +57,11 @@ options:
     description:
       - The domain definition (libvirt domain XML), usually from C(lookup('ansible.builtin.template', 'web1.xml.j2')).
       - Required with O(state=present).
-      - XML declaring a DTD or entities is refused; nothing is ever read or expanded through the XML.
+      - XML with a document type declaration (C(<!DOCTYPE ...>), which may declare entities) is refused; nothing is
+        ever read or expanded through the XML. Comments and CDATA sections may say anything.
+      - Always read as UTF-8 text, whatever encoding its XML declaration names.
+      - It may hold secrets, so it is not echoed back in the module's invocation; RV(definition) shows the result,
+        secrets masked.
     type: str
   autostart:
     description:
@@ -78,7 +87,8 @@ options:
     choices: [never, if_pending]
     default: never
   restart_timeout:
-    description: Seconds to wait for the graceful shutdown of O(restart=if_pending) before failing.
+    description:
+      - Seconds to wait for the graceful shutdown of O(restart=if_pending) before failing, from 0 to a week.
     type: float
     default: 120
   force:
@@ -96,13 +106,35 @@ options:
     default: false
   remove_storage:
     description:
-      - With O(state=absent), also delete the domain's disks that are storage volumes libvirt manages (in a storage pool).
-      - Disk files outside any storage pool are never touched.
+      - With O(state=absent), also delete the domain's disks that are storage volumes libvirt manages (in a storage pool),
+        unless something else uses them.
+      - A volume stays, and is listed in RV(kept_volumes) with the reason, when another domain of the connection
+        (active or not, in its persistent or its live definition) names it by path or by pool and volume, when it is the
+        backing file of a volume of an active pool that stays, or when the disk is read-only or shareable (installation
+        media, shared data).
+      - Disk files outside any storage pool are never touched. Users on other hosts (shared storage) cannot be seen.
+    type: bool
+    default: false
+  remove_managed_save:
+    description:
+      - With O(state=absent), also delete the domain's managed-save image (its saved memory).
+      - Without it, a domain that has one is not removed (the task fails, saying so), as libvirt does.
+    type: bool
+    default: false
+  remove_snapshots_metadata:
+    description:
+      - With O(state=absent), also delete the libvirt metadata of the domain's snapshots and checkpoints.
+        The data of internal snapshots stays inside the disk images; external snapshot files are not deleted.
+      - Without it, a domain that has snapshots or checkpoints is not removed (the task fails, saying so), as libvirt does.
     type: bool
     default: false
 notes:
-  - With O(state=absent), the domain's managed-save image, snapshot metadata and checkpoint metadata are
-    removed as libvirt requires to undefine it; internal snapshots inside disk images stay in the images.
+  - With O(state=absent), a domain that cannot be removed as asked (running without O(force), holding a managed-save
+    image, snapshots or checkpoints without the option to remove them) is refused before anything is done, in check
+    mode too.
+  - When the task fails, the return values known by then are returned with the message, and C(changed) tells whether
+    anything was written to libvirt before the failure (for example the definition, before O(restart=if_pending)
+    timed out).
 seealso:
   - module: virtops.libvirt.virt_power
   - name: libvirt domain XML format
@@ -129,7 +161,7 @@ EXAMPLES = r"""
     state: absent
     force: true
 
-- name: Remove a scratch domain and the volumes libvirt manages for it
+- name: Remove a scratch domain with everything it holds (volumes other domains use stay)
   virtops.libvirt.virt_domain:
     name: scratch1
     state: absent
@@ -137,6 +169,13 @@ EXAMPLES = r"""
     remove_storage: true
     remove_nvram: true
     remove_tpm: true
+    remove_managed_save: true
+    remove_snapshots_metadata: true
+  register: scratch1_removed
+
+- name: Show the volumes that were kept, and why
+  ansible.builtin.debug:
+    msg: "{{ scratch1_removed.kept_volumes }}"
 """
 
 RETURN = r"""
@@ -147,12 +186,12 @@ uuid:
   sample: 8c1e3b7e-2a4f-4a55-9a1c-3f0f6f1b2d11
 definition:
   description:
-    - The persistent definition after the run, with graphics passwords masked.
+    - The persistent definition after the run, with its secrets masked.
     - In check mode, when a change is predicted, the XML that would be defined.
   returned: with O(state=present)
   type: str
 differences:
-  description: Why the definition is (or would be) defined, one line per difference found.
+  description: Why the definition is (or would be) defined, one line per difference found (secrets masked).
   returned: with O(state=present)
   type: list
   elements: str
@@ -168,16 +207,33 @@ restarted:
 undefine_flags:
   description:
     - The libvirt undefine flags used (in check mode, that would be used), by name; for example V(managed_save),
-      V(snapshots_metadata), V(keep_nvram), V(keep_tpm), or V(nvram) / V(tpm) when asked to remove them.
+      V(snapshots_metadata), V(checkpoints_metadata) (each only when asked for), V(keep_nvram), V(keep_tpm), or V(nvram)
+      / V(tpm) when asked to remove them.
   returned: when O(state=absent) removed a persistent domain
   type: list
   elements: str
   sample: [keep_nvram, managed_save]
 removed_volumes:
-  description: Paths of the storage volumes deleted (in check mode, that would be deleted) with O(remove_storage=true).
+  description:
+    - Paths of the storage volumes deleted (in check mode, that would be deleted) with O(remove_storage=true).
+    - When deleting one failed, those deleted before.
   returned: when O(state=absent) removed a domain
   type: list
   elements: str
+kept_volumes:
+  description: The storage volumes of the domain that O(remove_storage=true) did not (in check mode, would not) delete.
+  returned: when O(state=absent) removed a domain
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The volume's path.
+      type: str
+      sample: /var/lib/libvirt/images/shared.qcow2
+    reason:
+      description: Why it stays.
+      type: str
+      sample: used by domain 'web2'
 """
 
 from ansible.module_utils.basic import AnsibleModule

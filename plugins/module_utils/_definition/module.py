@@ -22,7 +22,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     **CONNECTION_ARGUMENT_SPEC,
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "xml": {"type": "str"},
+    # The XML may hold secrets in clear (graphics passwords, disk cookies): not echoed in the
+    # module's invocation; what is returned of it (definition, diff) has them masked.
+    "xml": {"type": "str", "no_log": True},
     "autostart": {"type": "bool"},
     "match": {"type": "str", "choices": ["subset", "exact"], "default": "subset"},
     "restart": {"type": "str", "choices": ["never", "if_pending"], "default": "never"},
@@ -31,6 +33,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "remove_nvram": {"type": "bool", "default": False},
     "remove_tpm": {"type": "bool", "default": False},
     "remove_storage": {"type": "bool", "default": False},
+    "remove_managed_save": {"type": "bool", "default": False},
+    "remove_snapshots_metadata": {"type": "bool", "default": False},
 }
 ARGUMENT_RULES: dict[str, Any] = {"required_if": [("state", "present", ("xml",))]}
 

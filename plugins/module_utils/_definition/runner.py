@@ -2,7 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """virt_domain's one sequence: read libvirt's persistent definition, decide with
 the XML comparison whether it must change, act (unless in check mode), report.
-Also the undefine flags and the restart of a domain whose change is pending."""
+Also the undefine flags and the restart of a domain whose change is pending.
+
+A failure at any step carries the fields known by then, ``changed`` saying whether
+anything was written before it; no secret of either definition is ever in a message."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core import xml a
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError, VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition import applied as dapplied
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition import storage
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.compare import differences
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.identity import with_identity
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.live import (
@@ -40,6 +44,8 @@ class DefinitionRequest:
     remove_nvram: bool = False
     remove_tpm: bool = False
     remove_storage: bool = False
+    remove_managed_save: bool = False
+    remove_snapshots_metadata: bool = False
     check_mode: bool = False
     diff_mode: bool = False
 
@@ -53,24 +59,39 @@ class DomainDefinition:
         self.request = request
         self.name = request.name
         self.result: dict[str, Any] = {"changed": False, "name": self.name}
-
-    def lookup(self):
-        return self.conn.find(self.name)
+        self.written = False  # whether anything was written to libvirt yet
+        self.secrets: set[str] = set()  # of both definitions, scrubbed from every message
 
     def call(self, what: str, func, *args):
         return self.conn.call(what, func, *args, domain=self.name)
 
     def run(self) -> dict[str, Any]:
-        domain = self.lookup()
-        if self.request.state == "absent":
-            self.absent(domain)
-        else:
-            self.present(domain)
+        try:
+            domain = self.conn.find(self.name)
+            if self.request.state == "absent":
+                self.absent(domain)
+            else:
+                self.present(domain)
+        except VirtOpsError as err:
+            raise VirtOpsError(dxml.scrub(err.msg, self.secrets), **{**self.result, "changed": self.written}) from None
         return self.result
+
+    def parse(self, text: str, source: str):
+        root = dxml.parse_domain(text, source)
+        self.secrets |= dxml.secret_values(root)
+        return root
+
+    def persistent(self, domain):
+        """libvirt's persistent definition (a transient domain's live one), secrets included."""
+        return self.parse(persistent_xml(self.conn, domain, self.name), "libvirt's definition")
 
     # -- present -------------------------------------------------------------------
     def desired(self):
-        root = dxml.parse_domain(self.request.xml, "option xml")
+        if self.name != self.name.strip():
+            raise VirtOpsError(
+                f"Option name {self.name!r} begins or ends with blanks; libvirt would keep them in the domain's "
+                "name. Give the name without them.")
+        root = self.parse(self.request.xml, "option xml")
         written = dxml.domain_name(root)
         if written is None:
             name = root.find("name")
@@ -80,13 +101,13 @@ class DomainDefinition:
             name.text = self.name
         elif written != self.name:
             raise VirtOpsError(
-                f"The XML names the domain '{written}' but option name is '{self.name}'; make them the same "
-                "(renaming a domain is not done by redefining it).")
+                f"The XML names the domain {written!r} but option name is {self.name!r}; make them exactly the "
+                "same, blanks included (renaming a domain is not done by redefining it).")
         return root
 
     def present(self, domain) -> None:
         desired = self.desired()
-        current = dxml.parse_domain(persistent_xml(self.conn, domain, self.name), "libvirt's definition") if domain else None
+        current = self.persistent(domain) if domain else None
         persistent = domain is not None and self.call("read whether it is persistent", domain.isPersistent)
         if current is None or not persistent:
             found = ["the domain is not defined" if current is None else "the domain is transient"]
@@ -94,46 +115,52 @@ class DomainDefinition:
             found = dapplied.exact_differences(desired, current)
         else:
             found = differences(desired, current)
-        self.result["differences"] = found
+        self.result.update(differences=found, pending_restart=False, restarted=False)
+        self.report(domain, current, current)
         to_define = with_identity(desired, current) if current is not None else desired
-        after = to_define
         if found:
             self.result["changed"] = True
-            if not self.request.check_mode:
+            if self.request.check_mode:
+                self.report(domain, current, to_define)
+            else:
                 domain = self.define(to_define)
-                after = dxml.parse_domain(persistent_xml(self.conn, domain, self.name), "libvirt's definition")
-        elif current is not None:
-            after = current
-        if domain is not None:
-            self.result["uuid"] = domain.UUIDString()
+                self.report(domain, current, self.persistent(domain))
         self.autostart(domain)
-        self.result["definition"] = dxml.to_text(after)
-        if self.request.diff_mode:
-            before = dxml.to_text(current) if current is not None else ""
-            self.result["diff"] = {"before": before, "after": self.result["definition"],
-                                   "before_header": f"{self.name} (persistent definition before)",
-                                   "after_header": f"{self.name} (after)"}
         self.result["pending_restart"] = bool(domain is not None and self.pending(domain, found))
         self.restart_if_pending(domain)
+
+    def report(self, domain, before, after) -> None:
+        """The fields that describe the definition: uuid, definition and diff (secrets masked)."""
+        if domain is not None:
+            self.result["uuid"] = domain.UUIDString()
+        if after is None:
+            return
+        self.result["definition"] = dxml.to_text(after)
+        if self.request.diff_mode:
+            self.result["diff"] = {"before": dxml.to_text(before) if before is not None else "",
+                                   "after": self.result["definition"],
+                                   "before_header": f"{self.name} (persistent definition before)",
+                                   "after_header": f"{self.name} (after)"}
 
     def define(self, root):
         if self.request.match == "exact":
             root = dapplied.with_applied(root, dapplied.fingerprint(root))
         domain = self._define_xml(root)
         if self.request.match == "exact":
-            canonical = dxml.parse_domain(persistent_xml(self.conn, domain, self.name), "libvirt's definition")
+            canonical = self.persistent(domain)
             desired_print = dapplied.applied_record(canonical).get("desired", "")
             domain = self._define_xml(dapplied.with_applied(canonical, desired_print, dapplied.fingerprint(canonical)))
         return domain
 
     def _define_xml(self, root):
         try:
-            return self.call("define it", self.conn.raw.defineXMLFlags, dxml.to_libvirt(root),
-                             libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            domain = self.call("define it", self.conn.raw.defineXMLFlags, dxml.to_libvirt(root),
+                               libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         except LibvirtCallError as err:
             raise VirtOpsError(
-                f"libvirt refused the definition of domain '{self.name}' at URI '{self.uri}': {err.text}",
-                **{**self.result, "changed": False}) from err
+                f"libvirt refused the definition of domain '{self.name}' at URI '{self.uri}': {err.text}") from err
+        self.written = True
+        return domain
 
     def pending(self, domain, found: list[str]) -> bool:
         if self.request.check_mode and found:
@@ -151,6 +178,7 @@ class DomainDefinition:
         self.result["changed"] = True
         if not self.request.check_mode:
             self.call("set its autostart flag", domain.setAutostart, int(wanted))
+            self.written = True
 
     def restart_if_pending(self, domain) -> None:
         self.result["restarted"] = False
@@ -159,44 +187,86 @@ class DomainDefinition:
         self.result["changed"] = self.result["restarted"] = True
         if self.request.check_mode:
             return
-        for state in ("shutdown", "running"):
-            PowerRunner(self.conn, domain, PowerRequest(state=state, timeout=self.request.restart_timeout)).run()
+        try:
+            for state in ("shutdown", "running"):
+                PowerRunner(self.conn, domain, PowerRequest(state=state, timeout=self.request.restart_timeout)).run()
+                self.written = True
+        except VirtOpsError as err:
+            self.result["restarted"] = False
+            raise VirtOpsError(
+                f"restart=if_pending could not restart domain '{self.name}' (option restart_timeout is "
+                f"{self.request.restart_timeout:g} s): {err.msg}") from None
         self.result["pending_restart"] = pending_restart(self.conn, domain, self.name)
 
     # -- absent --------------------------------------------------------------------
     def absent(self, domain) -> None:
         if domain is None:
             return
-        self.result["uuid"] = domain.UUIDString()
+        self.result["uuid"] = uuid = domain.UUIDString()
         active = self.call("read whether it is active", domain.isActive)
         if active and not self.request.force:
             raise VirtOpsError(
                 f"Domain '{self.name}' is running, so it is not undefined. Shut it down first "
-                "(virtops.libvirt.virt_power state=shutdown) or set force=true to power it off.", **self.result)
-        volumes = self.managed_volumes(domain) if self.request.remove_storage else []
+                "(virtops.libvirt.virt_power state=shutdown) or set force=true to power it off.")
         persistent = self.call("read whether it is persistent", domain.isPersistent)
-        flags = self.undefine_flags(domain) if persistent else {}
-        self.result.update(changed=True, removed_volumes=[path for path, _volume in volumes], undefine_flags=sorted(flags))
+        root = self.persistent(domain)
+        held = self.held(domain, persistent)
+        flags = self.undefine_flags(root, held) if persistent else {}
+        volumes = storage.plan(self.conn, self.name, uuid, root) if self.request.remove_storage else storage.StoragePlan()
+        self.result.update(changed=True, undefine_flags=sorted(flags), kept_volumes=volumes.kept,
+                           removed_volumes=[volume.path for volume in volumes.remove])
         if self.request.check_mode:
             return
+        self.result["removed_volumes"] = []
         if active:
             self.call("power it off", domain.destroy)
+            self.written = True
         if persistent:
             self.call("undefine it", domain.undefineFlags, sum(flags.values()))
-        for path, volume in volumes:
-            self.call(f"delete its storage volume {path}", volume.delete, 0)
+            self.written = True
+        for volume in volumes.remove:
+            self.call(f"delete its storage volume {volume.path}", volume.handle.delete, 0)
+            self.result["removed_volumes"].append(volume.path)
 
-    def undefine_flags(self, domain) -> dict[str, int]:
-        """The undefine flags this domain needs, by name: what must go to undefine
-        it, and an explicit keep (or remove, when asked) for NVRAM and TPM state."""
-        root = dxml.parse_domain(persistent_xml(self.conn, domain, self.name), "libvirt's definition")
-        flags = {}
-        if self.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0):
-            flags["managed_save"] = libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-        if _count(self.conn, self.name, domain.snapshotNum):
-            flags["snapshots_metadata"] = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-        if _count(self.conn, self.name, domain.listAllCheckpoints):
-            flags["checkpoints_metadata"] = libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+    def held(self, domain, persistent: bool) -> dict[str, int]:
+        """What the domain holds that would go with it, by undefine flag name (with how
+        many); VirtOpsError unless the options allow each of them to go."""
+        held = {}
+        if persistent and self.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0):
+            held["managed_save"] = 1
+        for flag, what, method in (("snapshots_metadata", "snapshot", domain.snapshotNum),
+                                   ("checkpoints_metadata", "checkpoint", domain.listAllCheckpoints)):
+            count = _count(self.conn, self.name, f"count its {what}s", method)
+            if count:
+                held[flag] = count
+        self.refuse_unless_allowed(held)
+        return held
+
+    def refuse_unless_allowed(self, held: dict[str, int]) -> None:
+        """As libvirt does: nothing held goes unless its option says so."""
+        refused = [(text, option) for flag, text, option in (
+            ("managed_save", "a managed-save image", "remove_managed_save"),
+            ("snapshots_metadata", f"{held.get('snapshots_metadata')} snapshot(s)", "remove_snapshots_metadata"),
+            ("checkpoints_metadata", f"{held.get('checkpoints_metadata')} checkpoint(s)", "remove_snapshots_metadata"),
+        ) if flag in held and not getattr(self.request, option)]
+        if not refused:
+            return
+        them = "them" if len(refused) > 1 else "it"
+        options = " and ".join(f"{option}=true" for option in sorted({option for _text, option in refused}))
+        raise VirtOpsError(
+            f"Domain '{self.name}' has {' and '.join(text for text, _option in refused)}; it is not removed, since "
+            f"that would delete {them}. Set {options} to remove {them} with the domain (the data of internal "
+            "snapshots stays inside the disk images), or remove them first (virsh managedsave-remove, "
+            "virsh snapshot-delete, virsh checkpoint-delete).")
+
+    def undefine_flags(self, root, held: dict[str, int]) -> dict[str, int]:
+        """The undefine flags this domain needs, by name: what goes with it (allowed by
+        held()), and an explicit keep (or remove, when asked) for NVRAM and TPM state."""
+        flags = {name: value for name, value in (
+            ("managed_save", libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE),
+            ("snapshots_metadata", libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA),
+            ("checkpoints_metadata", libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA),
+        ) if name in held}
         if root.find("os/nvram") is not None or root.find("os/loader[@type='pflash']") is not None \
                 or root.find("os[@firmware='efi']") is not None:
             flags.update({"nvram": libvirt.VIR_DOMAIN_UNDEFINE_NVRAM} if self.request.remove_nvram
@@ -206,33 +276,13 @@ class DomainDefinition:
                          else {"keep_tpm": libvirt.VIR_DOMAIN_UNDEFINE_KEEP_TPM})
         return flags
 
-    def managed_volumes(self, domain) -> list[tuple[str, Any]]:
-        """The disks of the domain that are storage volumes libvirt manages."""
-        root = dxml.parse_domain(persistent_xml(self.conn, domain, self.name), "libvirt's definition")
-        volumes = []
-        for source in root.iterfind("devices/disk/source"):
-            volume = self._volume(source)
-            if volume is not None:
-                volumes.append((volume.path(), volume))
-        return volumes
 
-    def _volume(self, source):
-        try:
-            if source.get("pool") and source.get("volume"):
-                pool = self.call(f"find storage pool {source.get('pool')!r}", self.conn.raw.storagePoolLookupByName,
-                                 source.get("pool"))
-                return self.call(f"find volume {source.get('volume')!r}", pool.storageVolLookupByName,
-                                 source.get("volume"))
-            path = source.get("file") or source.get("dev")
-            return self.call(f"find the volume of {path}", self.conn.raw.storageVolLookupByPath, path) if path else None
-        except LibvirtCallError:
-            return None  # not a volume libvirt manages: never touched
-
-
-def _count(conn: Connection, name: str, method) -> int:
+def _count(conn: Connection, name: str, what: str, method) -> int:
     """How many snapshots/checkpoints a domain has; 0 where the driver has none."""
     try:
-        found = conn.call("count its snapshots and checkpoints", method, 0, domain=name)
-    except LibvirtCallError:
-        return 0
+        found = conn.call(what, method, 0, domain=name)
+    except LibvirtCallError as err:
+        if err.code == libvirt.VIR_ERR_NO_SUPPORT:
+            return 0
+        raise
     return len(found) if isinstance(found, list) else int(found)

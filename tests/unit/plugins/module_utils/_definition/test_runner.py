@@ -155,3 +155,152 @@ def test_exact_match_records_and_detects_additions(conn, defined_events):
         "</devices>", "<input type='tablet' bus='usb'/></devices>"))
     assert apply(conn)["changed"] is False  # subset: an addition is no difference
     assert apply(conn, match="exact")["differences"] == ["the definition was changed since it was applied"]
+
+
+# -- secrets ------------------------------------------------------------------------
+SECRET_DEVICES = """<disk type='network' device='cdrom'>
+      <source protocol='https' name='/x.iso' query='token=TOKEN1'><host name='example.com' port='443'/>
+        <cookies><cookie name='session'>COOKIE1</cookie></cookies></source>
+      <target dev='hdc' bus='ide'/><readonly/></disk>
+    <graphics type='vnc' passwd='s3cret'/>"""
+SECRET_XML = XML.replace("<graphics type='vnc' passwd='s3cret'/>", SECRET_DEVICES)
+
+
+def test_no_output_shows_a_secret_but_libvirt_gets_them(conn):
+    changed = SECRET_XML.replace("TOKEN1", "TOKEN2").replace("COOKIE1", "COOKIE2").replace("s3cret", "n3wpass")
+    results = [apply(conn, xml=SECRET_XML, diff_mode=True),
+               apply(conn, xml=changed, diff_mode=True, check_mode=True),
+               apply(conn, xml=changed, diff_mode=True, match="exact")]
+    shown = repr(results)
+    assert not [secret for secret in ("TOKEN1", "TOKEN2", "COOKIE1", "COOKIE2", "s3cret", "n3wpass") if secret in shown]
+    assert results[1]["changed"] and len(results[1]["differences"]) == 3
+    secure = conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    assert "n3wpass" in secure and "COOKIE2" in secure and "TOKEN2" in secure
+
+
+class RefusingConnection:
+    """The test connection, whose define fails with a message quoting the XML."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def __getattr__(self, attribute):
+        return getattr(self.conn, attribute)
+
+    def defineXMLFlags(self, xml, _flags):
+        raise libvirt.libvirtError(f"cannot parse the definition: {xml}")
+
+
+def test_a_libvirt_message_quoting_the_xml_is_scrubbed(conn):
+    apply(conn, xml=SECRET_XML)
+    request = DefinitionRequest(name="web1", xml=SECRET_XML.replace("s3cret", "n3wpass"))
+    with Connection("test:///default", timeout=None) as client:
+        client.raw = RefusingConnection(client.raw)
+        with pytest.raises(VirtOpsError) as caught:
+            DomainDefinition(client, request).run()
+    shown = repr((caught.value.msg, caught.value.result))
+    assert "cannot parse the definition" in shown and "<domain" in shown
+    assert not [secret for secret in ("TOKEN1", "COOKIE1", "s3cret", "n3wpass") if secret in shown]
+    assert caught.value.result["changed"] is False
+
+
+# -- names ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "xml_name", "message"), [
+    ("web1", " web1 ", "names the domain ' web1 ' but option name is 'web1'"),
+    ("web1", "web1\n", "names the domain 'web1\\\\n' but option name is 'web1'"),
+    (" web1", " web1", "Option name ' web1' begins or ends with blanks"),
+])
+def test_names_must_be_exact_and_without_surrounding_blanks(conn, name, xml_name, message):
+    with pytest.raises(VirtOpsError, match=message):
+        apply(conn, name=name, xml=XML.replace("<name>web1</name>", f"<name>{xml_name}</name>"))
+    assert [d.name() for d in conn.listAllDomains()] == ["test"]
+
+
+# -- failures carry what is known, and whether something was written -----------------
+def test_a_failed_restart_after_a_define_reports_changed_and_every_field(conn, monkeypatch):
+    from ansible_collections.virtops.libvirt.plugins.module_utils._definition import runner
+
+    apply(conn)
+    conn.lookupByName("web1").create()
+
+    class TimingOut:
+        def __init__(self, *_args) -> None:
+            pass
+
+        def run(self):
+            raise VirtOpsError("Domain 'web1' did not finish a graceful shutdown within timeout=5 s", state="running")
+
+    monkeypatch.setattr(runner, "PowerRunner", TimingOut)
+    mutated = XML.replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>")
+    with pytest.raises(VirtOpsError) as caught:
+        apply(conn, xml=mutated, restart="if_pending", restart_timeout=5)
+    assert caught.value.msg.startswith("restart=if_pending could not restart domain 'web1' (option restart_timeout is 5 s)")
+    result = caught.value.result
+    assert result["changed"] is True  # the definition was written before the restart failed
+    assert (result["name"], result["restarted"], result["pending_restart"]) == ("web1", False, True)
+    assert result["differences"] == ["/domain/vcpu: want '2', have '1'"] and "<vcpu" in result["definition"]
+    assert result["uuid"] == conn.lookupByName("web1").UUIDString() and "state" not in result
+    assert conn.lookupByName("web1").vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 2
+
+
+# -- absent: what goes with the domain only when asked for ----------------------------
+@pytest.fixture
+def saved_web1(conn):
+    """web1 with a managed-save image and a snapshot (the test driver allows no
+    checkpoint beside a snapshot); removed with all of it afterwards."""
+    apply(conn)
+    domain = conn.lookupByName("web1")
+    domain.create()
+    domain.snapshotCreateXML("<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+    domain.managedSave(0)
+    yield domain
+    _remove_everything(conn, "web1")
+
+
+def _remove_everything(conn, name):
+    for domain in conn.listAllDomains():
+        if domain.name() == name:
+            for checkpoint in domain.listAllCheckpoints(0):  # the test driver has no undefine flag for them
+                checkpoint.delete(0)
+            if domain.isActive():
+                domain.destroy()
+            domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+
+def test_absent_refuses_to_delete_a_saved_image_or_snapshots(conn, saved_web1):
+    for check_mode in (True, False):
+        with pytest.raises(VirtOpsError) as caught:
+            apply(conn, state="absent", check_mode=check_mode)
+        assert caught.value.msg == (
+            "Domain 'web1' has a managed-save image and 1 snapshot(s); it is not removed, since that would delete "
+            "them. Set remove_managed_save=true and remove_snapshots_metadata=true to remove them with the domain "
+            "(the data of internal snapshots stays inside the disk images), or remove them first "
+            "(virsh managedsave-remove, virsh snapshot-delete, virsh checkpoint-delete).")
+        assert caught.value.result["changed"] is False
+    with pytest.raises(VirtOpsError, match=r"has 1 snapshot\(s\); .* Set remove_snapshots_metadata=true to remove it"):
+        apply(conn, state="absent", remove_managed_save=True)
+    with pytest.raises(VirtOpsError, match="has a managed-save image; it is not removed, since that would delete it"):
+        apply(conn, state="absent", remove_snapshots_metadata=True)
+    assert saved_web1.hasManagedSaveImage(0) and saved_web1.snapshotNum(0) == 1
+    options = {"state": "absent", "remove_managed_save": True, "remove_snapshots_metadata": True}
+    predicted = apply(conn, check_mode=True, **options)
+    removed = apply(conn, **options)
+    assert predicted["undefine_flags"] == removed["undefine_flags"] == ["managed_save", "snapshots_metadata"]
+    assert [d.name() for d in conn.listAllDomains()] == ["test"]
+
+
+def test_absent_refuses_to_delete_checkpoints_even_with_force(conn):
+    apply(conn, xml=XML.replace("<devices>", "<devices><disk type='file' device='disk'><source file='/web1.qcow2'/>"
+                                "<driver name='qemu' type='qcow2'/><target dev='vda'/></disk>"))
+    domain = conn.lookupByName("web1")
+    domain.create()
+    domain.checkpointCreateXML("<domaincheckpoint><name>c1</name></domaincheckpoint>", 0)
+    try:
+        with pytest.raises(VirtOpsError, match=r"has 1 checkpoint\(s\); .* Set remove_snapshots_metadata=true"):
+            apply(conn, state="absent", force=True)
+        assert domain.isActive()  # refused before powering it off
+        predicted = apply(conn, state="absent", force=True, remove_snapshots_metadata=True, check_mode=True)
+        assert predicted["changed"] and predicted["undefine_flags"] == ["checkpoints_metadata"]
+        assert domain.isActive() and len(domain.listAllCheckpoints(0)) == 1
+    finally:
+        _remove_everything(conn, "web1")
