@@ -53,7 +53,8 @@ options:
   definition:
     description:
       - Also return each domain's persistent definition (for a transient domain, its live one) as
-        RV(domains[].definition), with graphics passwords masked.
+        RV(domains[].definition), with its secrets masked (graphics passwords, the cookies and query string of a
+        network disk, an SEV session).
     type: bool
     default: false
 notes:
@@ -169,7 +170,7 @@ domains:
       sample: [web, production]
     definition:
       description:
-        - The domain's persistent definition (for a transient domain, its live one), with graphics passwords masked.
+        - The domain's persistent definition (for a transient domain, its live one), with its secrets masked.
       returned: when O(definition=true)
       type: str
       sample: "<domain type=\"kvm\">\n  <name>web1</name>\n  ...\n</domain>\n"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import libvirt
 import pytest
@@ -25,6 +28,11 @@ TAGGED_XML = """<domain type='test'>
   <vcpu>3</vcpu>
   <os><type>hvm</type></os>
   <devices>
+    <disk type='network' device='cdrom'>
+      <source protocol='https' name='/x.iso' query='token=T0KEN'><host name='example.com' port='443'/>
+        <cookies><cookie name='session'>SECRETVALUE</cookie></cookies></source>
+      <target dev='hdc' bus='ide'/><readonly/>
+    </disk>
     <graphics type='vnc' passwd='s3cret'/>
   </devices>
 </domain>"""
@@ -110,8 +118,11 @@ def test_definition_is_returned_with_secrets_masked(conn, capsys):
     conn.defineXML(TAGGED_XML)
     entry = run_module(capsys, name="web1", definition=True)["domains"][0]
     assert "<name>web1</name>" in entry["definition"]
-    assert "s3cret" not in entry["definition"] and 'passwd="********"' in entry["definition"]
-    assert "s3cret" in conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    assert 'passwd="********"' in entry["definition"] and 'query="********"' in entry["definition"]
+    assert '<cookie name="session">********</cookie>' in entry["definition"]
+    secure = conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE)
+    for secret in ("s3cret", "SECRETVALUE", "T0KEN"):
+        assert secret in secure and secret not in json.dumps(entry)
 
 
 def test_transient_and_pending_restart(conn, make_domain, scratch, capsys):
@@ -146,3 +157,14 @@ def test_errors(conn, capsys, args, message):
     assert (result["rc"], result["failed"], result.get("changed", False)) == (1, True, False)
     assert message in result["msg"]
     assert "exception" not in result
+
+
+def test_it_loads_no_power_code():
+    """virt_domain_info only reads: Ansible ships it without the power code."""
+    code = ("import sys\n"
+            "from ansible_collections.virtops.libvirt.plugins.modules import virt_domain_info\n"
+            "print('\\n'.join(sorted(m for m in sys.modules if 'virtops' in m)))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert "plugins.module_utils._info.module" in loaded
+    assert "power" not in loaded and "runner" not in loaded, loaded
