@@ -126,7 +126,7 @@ def wait_until(
         now = clock()
         if now >= deadline:
             return False
-        if next_retry is not None and now >= next_retry:
+        if retry is not None and next_retry is not None and now >= next_retry:
             retry()
             next_retry = now + retry_interval
             continue  # read the state again before sleeping: the retry may have taken a while

@@ -126,6 +126,12 @@ class PowerRunner:
         self._before: DomainStatus | None = None
         self._last: DomainStatus | None = None
 
+    @property
+    def watch(self) -> DomainWatch:
+        """The watch on the domain (run() makes it; a reconnect replaces it)."""
+        assert self._watch is not None, "only run() waits"
+        return self._watch
+
     # -- reading -----------------------------------------------------------
     def status(self, recover: bool = True) -> DomainStatus:
         """The domain's state now; a broken connection is opened again first (unless ``recover`` is false)."""
@@ -363,7 +369,7 @@ class PowerRunner:
         self._graceful(STEPS["await_off"], None, self._is_off, wait=True)
 
     def _do_reboot(self, wait: bool) -> None:
-        if not self._watch.observes_reboots:
+        if not self.watch.observes_reboots:
             self._request(STEPS["reboot"], lambda: self.domain.reboot)
             return
         reboots = self._reboots()
@@ -373,7 +379,7 @@ class PowerRunner:
                        wait)
 
     def _reboots(self) -> int:
-        return self._reboots_before_reconnect + self._watch.reboots
+        return self._reboots_before_reconnect + self.watch.reboots
 
     # -- graceful transitions ----------------------------------------------------
     def _is_off(self) -> bool:
@@ -403,20 +409,22 @@ class PowerRunner:
         self._do_start(wait=True)
 
     def _timed_out(self, step: Step, now: DomainStatus) -> None:
+        forced_by = step.forced_by
+        assert forced_by is not None, "every graceful step has a forced fallback"
         waited = f"within timeout={self.request.timeout:g} s (waited {self.elapsed():.1f} s"
         paused = now.state == "paused" and not now.transient
         cause = f" It had been {now.paused_by()}." if paused else ""
         if self.request.on_timeout == "force":
             self.forced = True
-            getattr(self, f"_do_{step.forced_by}")(wait=True)
+            getattr(self, f"_do_{forced_by}")(wait=True)
             self.warnings.append(
-                f"Domain '{self.name}' was {FORCED_WORDS[step.forced_by]} (on_timeout=force): it did not finish "
+                f"Domain '{self.name}' was {FORCED_WORDS[forced_by]} (on_timeout=force): it did not finish "
                 f"a {step.text} {waited}).{cause}")
             return
         sent = ", ".join(self.actions) or "nothing (it was already shutting down)"
         head = (f"Domain '{self.name}' did not finish a {step.text} {waited}; sent: {sent}); "
                 f"it is now {now.state} ({now.reason}).")
-        force = f"set on_timeout=force to {STEPS[step.forced_by].text} after the timeout"
+        force = f"set on_timeout=force to {STEPS[forced_by].text} after the timeout"
         if paused:
             advice = (f" It was {now.paused_by()} while being waited for, and a paused guest cannot "
                       f"{PAUSED_CANNOT[step.name]}. Resume it (virsh resume {self.name}) and run the task again, "
@@ -434,7 +442,7 @@ class PowerRunner:
         doing, self._doing = self._doing, f"waiting for {what}"
         self._deadline = self.clock() + self.request.timeout
         try:
-            return wait_until(lambda: self._watch, lambda: reached() or self.gone, self.request.timeout, retry,
+            return wait_until(lambda: self.watch, lambda: reached() or self.gone, self.request.timeout, retry,
                               self.request.retry_interval, self.clock, self.sleep)
         finally:
             self._doing, self._deadline = doing, None
@@ -450,7 +458,8 @@ class PowerRunner:
         """Send a graceful request, trying each shutdown_mode in order. When libvirt refuses
         every one as invalid now, the LibvirtCallError says so (the caller plans again)."""
         refusals: list[tuple[str, LibvirtCallError]] = []
-        for mode in self.request.shutdown_mode or [None]:
+        modes: list[str | None] = [*self.request.shutdown_mode] if self.request.shutdown_mode else [None]
+        for mode in modes:
             try:
                 self._call(f"send a {step.text} request", method, MODE_FLAGS[mode] if mode else 0)
             except DomainVanishedError:

@@ -34,7 +34,7 @@ def test_wait_until_wakes_on_a_lifecycle_event(make_domain):
     conn = Connection("test:///default", events=True, timeout=None)
     try:
         domain = conn.raw.defineXML("<domain type='test'><name>evt</name><memory>65536</memory>"
-                                "<os><type>hvm</type></os></domain>")
+                                    "<os><type>hvm</type></os></domain>")
         domain.create()
         watch = DomainWatch(conn, domain)
         assert watch.evented
