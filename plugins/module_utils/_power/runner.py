@@ -302,7 +302,7 @@ class PowerRunner:
             self.gone = True
         else:
             self.domain = domain
-        self._watch = DomainWatch(self.conn, self.domain)
+            self._watch = DomainWatch(self.conn, domain)
         self.warnings.append(
             f"The connection to libvirt at URI '{self.conn.shown_uri}' broke while {self._doing} "
             f"({err.text}); it was opened again after {self.clock() - lost_at:.1f} s and the run carried on.")

@@ -425,3 +425,12 @@ def test_waits_take_no_real_time_with_a_fake_clock(client, make_domain, clock):
     with pytest.raises(VirtOpsError, match="within timeout=600 s"):
         fake_run(client, DomainProxy(domain, shutdownFlags=lambda _flags: 0), "shutdown", clock, timeout=600)
     assert time.monotonic() - started < 5 and clock.elapsed() >= 600
+
+
+def test_a_transient_domain_gone_after_a_daemon_restart_counts_as_shut_down(client, make_domain, clock, monkeypatch):
+    domain = make_domain("ephemeral", transient=True)
+    monkeypatch.setattr(client, "find", lambda name=None, uuid=None: None)  # it stopped while the daemon was away
+    proxy = stubborn_with_restart(domain, clock, at=2)
+    outcome = fake_run(client, proxy, "shutdown", clock, timeout=20)
+    assert (outcome.state, outcome.reason, outcome.id) == ("shutoff", "transient domain removed", None)
+    assert outcome.actions == ["shutdown"] and len(outcome.warnings) == 1
