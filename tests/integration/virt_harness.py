@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -56,7 +59,7 @@ def domstate(name: str) -> str:
 class Adhoc:
     """One `ansible localhost -m virtops.libvirt.virt_power` run."""
 
-    def __init__(self, args: dict, check: bool = False) -> None:
+    def __init__(self, args: dict, check: bool = False, env: dict | None = None) -> None:
         arg_string = " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}"
                               for key, value in args.items())
         cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", arg_string,
@@ -64,7 +67,7 @@ class Adhoc:
         if check:
             cmd.append("--check")
         started = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env or ENV, check=False, cwd=ROOT)
         self.wall = time.monotonic() - started
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
@@ -171,3 +174,88 @@ class Guests:
 
     def cleanup(self) -> None:
         guest_tool("cleanup", "--prefix", self.prefix)
+
+
+class BackgroundAdhoc:
+    """An Adhoc run in a thread, with its own remote_tmp, so that the test can tell
+    when this run's module process (and no other test's) is running."""
+
+    def __init__(self, args: dict, tmp_path: Path) -> None:
+        self.tmp = tmp_path / f"ansible-tmp-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir()
+        env = {**ENV, "ANSIBLE_REMOTE_TMP": str(self.tmp)}
+        self.run: Adhoc | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(args, env))
+        self.thread.start()
+
+    def _run(self, args: dict, env: dict) -> None:
+        try:
+            self.run = Adhoc(args, env=env)
+        except BaseException as err:  # noqa: BLE001 - re-raised in result()
+            self.error = err
+
+    def module_started(self, timeout: float = 60) -> float:
+        """Wait until the module runs on the controller; the time.monotonic() it was seen."""
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["pgrep", "-f", f"{self.tmp}/.*AnsiballZ_virt_power"], capture_output=True,
+                             check=False).returncode:
+            assert self.thread.is_alive(), "ansible ended before its module was seen"
+            assert time.monotonic() < deadline, "the module did not start"
+            time.sleep(0.01)
+        return time.monotonic()
+
+    def result(self, timeout: float = 300) -> Adhoc:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "ansible did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.run
+
+
+def redefine(name: str, edit) -> None:
+    """Define the domain again with its inactive XML passed through ``edit`` (str -> str)."""
+    xml = virsh("dumpxml", "--inactive", name)
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as handle:
+        handle.write(edit(xml))
+        handle.flush()
+        virsh("define", handle.name)
+
+
+# -- the daemon ---------------------------------------------------------------------------
+LIBVIRTD_PID_FILE = Path("/run/libvirtd.pid")
+START_DAEMONS = ROOT / "tests" / "testbed" / "start_daemons.sh"
+
+
+def daemon_answers() -> bool:
+    return subprocess.run(["virsh", "-c", URI, "version"], capture_output=True, check=False, timeout=60).returncode == 0
+
+
+def stop_libvirtd(timeout: float = 15) -> None:
+    """Stop libvirtd as a service manager would (SIGTERM); QEMU guests keep running."""
+    pid = int(LIBVIRTD_PID_FILE.read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and "(libvirtd) Z" not in _stat(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline += timeout
+        time.sleep(0.05)
+
+
+def _stat(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+
+
+def start_libvirtd() -> None:
+    """Start libvirtd exactly as `make setup` does (start_daemons.sh: in the netns,
+    under tini, with its pid file) and wait until it answers."""
+    proc = subprocess.run([str(START_DAEMONS)], capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, f"start_daemons.sh: {proc.stdout}{proc.stderr}"
+    deadline = time.monotonic() + 60
+    while not daemon_answers():
+        assert time.monotonic() < deadline, "libvirtd does not answer after start_daemons.sh"
+        time.sleep(0.2)
