@@ -17,6 +17,17 @@ description:
     not comply within O(timeout).
   - A second identical run reports no change and sends nothing. Changes made elsewhere (a
     C(virsh shutdown), a guest powering itself off) are simply the current state.
+  - A domain libvirt is in the middle of an operation on (paused while it is starting up, migrating, saving, dumping,
+    creating a snapshot, shutting down, or in post-copy) is waited for until the operation ends, then planned from the
+    state it settles in; such a pause is never taken for a user's. When libvirt refuses a step because the domain
+    changed meanwhile (another client started, resumed or stopped it first), the state is read again and the steps
+    planned again, a few times at most. So many runs on one domain at the same time all end where asked.
+  - When the connection to the libvirt daemon breaks while the module waits (the daemon restarted), it is opened again
+    within what is left of O(timeout), the domain is found again by its UUID and the wait goes on (requests are sent
+    again when due, O(on_timeout) applies at the end), with a warning. If the daemon does not come back in time, the
+    module fails naming the requests sent and the state the domain was last seen in.
+  - Before a graceful shutdown or reboot that is waited for (O(wait=true), not in check mode), the action plugin
+    prints one line on the controller at default verbosity naming the domain and the longest wait (O(timeout)).
 author:
   - virtops maintainers (@virtops)
 extends_documentation_fragment:
@@ -25,7 +36,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the requests that would be sent in RV(actions) and whether anything would change, and sends nothing.
+    details:
+      - Reports the requests that would be sent in RV(actions) and whether anything would change, and sends nothing.
+      - An operation libvirt has under way on the domain (for example a start-up) is waited out first, so that the
+        prediction starts from the state the domain settles in.
   diff_mode:
     support: none
   idempotent:
@@ -87,21 +101,31 @@ options:
     choices: [acpi, agent]
   timeout:
     description:
-      - Seconds to wait for each graceful transition (shutdown, reboot, a shutdown already under way, a wake-up).
+      - Seconds to wait for each graceful transition (shutdown, reboot, a shutdown already under way, a wake-up), for
+        an operation libvirt has under way on the domain (start-up, migration, save, dump, snapshot) to end, and, when
+        the connection to the libvirt daemon breaks meanwhile, for the daemon to come back.
+      - A number from V(0) (do not wait) to V(604800) (a week); NaN, infinite and negative values are refused.
     type: float
     default: 120
   retry_interval:
     description:
       - While waiting for a graceful shutdown or reboot, send the request again every this many seconds.
         A guest that is still booting can miss the first ACPI event.
-      - V(0) sends the request once.
+      - V(0) sends the request once. Otherwise at least V(1) (a request sent more often only floods the guest) and
+        at most V(604800); NaN, infinite and negative values are refused.
     type: float
     default: 10
   on_timeout:
     description:
       - What to do when a graceful transition did not finish within O(timeout).
       - V(fail) fails the task, naming the time waited, the requests sent and the state now; the domain is left as it is.
-      - V(force) powers the domain off (shutdown) or resets it (reboot) and reports RV(forced).
+      - V(force) powers the domain off (shutdown) or resets it (reboot), reports RV(forced) and says so in a warning
+        naming the domain and the time waited.
+      - A shut-off domain is never reset. A guest that powers off instead of rebooting (its C(on_reboot) action is
+        C(destroy)) is noticed at once, whatever O(on_timeout) is, and started again with a warning, as
+        O(state=restarted) ends running.
+      - A guest paused meanwhile by someone else cannot shut down; the failure says who or what paused it (libvirt's
+        reason), and V(force) powers it off.
     type: str
     choices: [fail, force]
     default: fail
@@ -164,7 +188,10 @@ state:
   type: str
   sample: shutoff
 previous_state:
-  description: The domain's state before the run, in the same vocabulary as RV(state).
+  description:
+    - The domain's state before the run, in the same vocabulary as RV(state); when libvirt had an operation under way
+      on it (for example a start-up), the state it settled in.
+    - Returned by a failed run too, like every field here.
   returned: always
   type: str
   sample: running
