@@ -8,15 +8,19 @@ The names returned here are the collection's vocabulary for observed states
 
 A domain paused for a moment while libvirt or QEMU works on it (starting up,
 migrating, saving, ...) is ``paused`` with ``transient`` set: it leaves that state
-by itself, so it is waited out, never acted on as if a user had paused it.
+by itself, so it is waited out, never acted on as if a user had paused it. The
+reasons of a job (migrating, saving, dumping, a snapshot, post-copy) count only
+while libvirt reports a job under way: a domain restored or migrated in paused
+keeps the reason "migrating" for good.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError
 
 # libvirt's virDomainState values, named as this collection reports them.
 STATE_NAMES = {
@@ -61,11 +65,23 @@ def _transient_pauses() -> frozenset[int]:
     })
 
 
+def _job_pauses() -> frozenset[int]:
+    """The transient pause reasons that last only while a job runs (migration, save, dump, snapshot)."""
+    if libvirt is None:
+        return frozenset()
+    return frozenset({
+        libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_SAVE, libvirt.VIR_DOMAIN_PAUSED_DUMP,
+        libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
+    })
+
+
 TRANSIENT_PAUSES = _transient_pauses()
+JOB_PAUSES = _job_pauses()
 
 # Who or what paused a domain that stays paused, by reason name (for messages).
 PAUSED_BY = {
     "user": "paused by a user or a tool (for example virsh suspend)",
+    "migrating": "left paused by an incoming migration or a restore (for example virsh restore --paused)",
     "I/O error": "paused by the hypervisor after a disk I/O error",
     "watchdog": "paused by its watchdog device",
     "from snapshot": "paused by reverting to a paused snapshot",
@@ -104,8 +120,23 @@ def status_from_codes(state: int, reason: int, has_managed_save: bool) -> Domain
 
 
 def read_status(conn: Connection, domain: Any, name: str) -> DomainStatus:
-    """Ask libvirt for the domain's state (one call, two when it is shut off)."""
+    """Ask libvirt for the domain's state (one call; two when it is shut off, or paused
+    for a reason that lasts only while a job runs)."""
     state, reason = conn.call("read its state", domain.state, domain=name)
     saved = state == libvirt.VIR_DOMAIN_SHUTOFF and bool(
         conn.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0, domain=name))
-    return status_from_codes(state, reason, saved)
+    status = status_from_codes(state, reason, saved)
+    if status.transient and reason in JOB_PAUSES and not _job_under_way(conn, domain, name):
+        # A domain restored (or migrated in) paused keeps the reason "migrating" for good.
+        status = replace(status, transient=False)
+    return status
+
+
+def _job_under_way(conn: Connection, domain: Any, name: str) -> bool:
+    try:
+        job = conn.call("read its current job", domain.jobInfo, domain=name)
+    except LibvirtCallError as err:
+        if err.code == libvirt.VIR_ERR_NO_SUPPORT:
+            return True  # the driver cannot tell: trust the reason
+        raise
+    return job[0] != libvirt.VIR_DOMAIN_JOB_NONE

@@ -56,3 +56,36 @@ def test_read_status_on_the_test_driver(client, make_domain):
     domain.suspend()
     status = read_status(client, domain, "vm")
     assert (str(status), status.transient) == ("paused (user)", False)
+
+
+class WithJob:
+    """A test-driver domain reporting a pause of a job, with or without that job (QEMU's view)."""
+
+    def __init__(self, domain, reason: int, job: int | None) -> None:
+        self.domain, self.reason, self.job = domain, reason, job
+
+    def state(self, *_args):
+        return [libvirt.VIR_DOMAIN_PAUSED, self.reason]
+
+    def jobInfo(self):
+        if self.job is None:
+            return self.domain.jobInfo()  # the test driver: "not supported"
+        return [self.job] + [0] * 11
+
+
+@pytest.mark.parametrize(("job", "transient"), [
+    (libvirt.VIR_DOMAIN_JOB_UNBOUNDED, True),  # a migration, save, dump or snapshot under way
+    (libvirt.VIR_DOMAIN_JOB_NONE, False),  # restored paused: "migrating" for good
+    (None, True),  # a driver that cannot tell: the reason is trusted
+])
+def test_a_pause_of_a_job_is_transient_only_while_a_job_runs(client, make_domain, job, transient):
+    domain = WithJob(make_domain("vm"), libvirt.VIR_DOMAIN_PAUSED_MIGRATION, job)
+    status = read_status(client, domain, "vm")
+    assert (str(status), status.transient) == ("paused (migrating)", transient)
+    if not transient:
+        assert status.paused_by().startswith("left paused by an incoming migration or a restore")
+
+
+def test_starting_up_is_transient_without_asking_for_a_job(client, make_domain):
+    domain = WithJob(make_domain("vm"), libvirt.VIR_DOMAIN_PAUSED_STARTING_UP, libvirt.VIR_DOMAIN_JOB_NONE)
+    assert read_status(client, domain, "vm").transient  # libvirt reports no job while it starts a domain

@@ -434,3 +434,15 @@ def test_a_transient_domain_gone_after_a_daemon_restart_counts_as_shut_down(clie
     outcome = fake_run(client, proxy, "shutdown", clock, timeout=20)
     assert (outcome.state, outcome.reason, outcome.id) == ("shutoff", "transient domain removed", None)
     assert outcome.actions == ["shutdown"] and len(outcome.warnings) == 1
+
+
+def test_a_domain_restored_paused_is_paused_for_good_not_migrating(client, make_domain, clock):
+    """QEMU reports "paused (migrating)" with no job for a domain restored paused: nothing to wait for."""
+    domain = make_domain("vm")
+    domain.create()
+    domain.suspend()
+    proxy = DomainProxy(domain, state=lambda *_: [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION],
+                        jobInfo=lambda: [libvirt.VIR_DOMAIN_JOB_NONE] + [0] * 11)
+    outcome = fake_run(client, proxy, "paused", clock, timeout=60)
+    assert (outcome.changed, outcome.actions, outcome.state, outcome.reason) == (False, [], "paused", "migrating")
+    assert clock.elapsed() == 0
