@@ -22,6 +22,8 @@ description:
     state it settles in; such a pause is never taken for a user's. When libvirt refuses a step because the domain
     changed meanwhile (another client started, resumed or stopped it first), the state is read again and the steps
     planned again, a few times at most. So many runs on one domain at the same time all end where asked.
+    A migration, save, dump or snapshot counts only while libvirt reports that job under way (a domain restored
+    paused keeps the reason C(migrating) and is simply paused).
   - When the connection to the libvirt daemon breaks while the module waits (the daemon restarted), it is opened again
     within what is left of O(timeout), the domain is found again by its UUID and the wait goes on (requests are sent
     again when due, O(on_timeout) applies at the end), with a warning. If the daemon does not come back in time, the
