@@ -13,12 +13,10 @@ from ansible_collections.virtops.libvirt.plugins.plugin_utils._long_wait import 
 
 
 class ActionModule(LongWaitAction):
-
     def announcement(self, args: dict[str, Any]) -> str | None:
         if args.get("restart") != "if_pending" or args.get("state", "present") != "present":
             return None
         timeout = seconds(args.get("restart_timeout"), ARGUMENT_SPEC["restart_timeout"]["default"])
         if timeout is None:
             return None
-        return (f"virt_domain: if domain '{args.get('name')}' has a change pending, it is restarted: waiting at "
-                f"most {timeout:g} s for it to shut down")
+        return f"virt_domain: if domain '{args.get('name')}' has a change pending, it is restarted: waiting at most {timeout:g} s for it to shut down"

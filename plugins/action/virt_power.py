@@ -25,7 +25,6 @@ AWAITED = {
 
 
 class ActionModule(LongWaitAction):
-
     def announcement(self, args: dict[str, Any]) -> str | None:
         awaited = AWAITED.get(str(args.get("state")))
         timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])

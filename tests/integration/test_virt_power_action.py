@@ -26,22 +26,25 @@ def run_play(tasks: list[dict], tmp_path: Path, module_defaults: dict) -> tuple[
     out = tmp_path / "results.json"
     names = [task["register"] for task in tasks if "register" in task]
     names += [inner["register"] for task in tasks for inner in task.get("block", ())]
-    play = [{
-        "name": "Action plugin test play",
-        "hosts": "hv",
-        "gather_facts": False,
-        "module_defaults": module_defaults,
-        "tasks": [*tasks, {
-            "name": "Save the results",
-            "delegate_to": "localhost",
-            "ansible.builtin.copy": {"content": "{{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}",
-                                     "dest": str(out), "mode": "0644"},
-        }],
-    }]
+    play = [
+        {
+            "name": "Action plugin test play",
+            "hosts": "hv",
+            "gather_facts": False,
+            "module_defaults": module_defaults,
+            "tasks": [
+                *tasks,
+                {
+                    "name": "Save the results",
+                    "delegate_to": "localhost",
+                    "ansible.builtin.copy": {"content": "{{ {" + ", ".join(f"'{n}': {n}" for n in names) + "} | to_json }}", "dest": str(out), "mode": "0644"},
+                },
+            ],
+        }
+    ]
     (tmp_path / "inventory").write_text(INVENTORY)
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    cmd = ["ansible-playbook", "-i", str(tmp_path / "inventory"), str(tmp_path / "play.yml"),
-           "-e", f"ansible_python_interpreter={sys.executable}"]
+    cmd = ["ansible-playbook", "-i", str(tmp_path / "inventory"), str(tmp_path / "play.yml"), "-e", f"ansible_python_interpreter={sys.executable}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
@@ -49,8 +52,7 @@ def run_play(tasks: list[dict], tmp_path: Path, module_defaults: dict) -> tuple[
 
 
 def power(name: str, register: str, **options) -> dict:
-    return {"name": f"{register} {name}", "virtops.libvirt.virt_power": {"name": name, **options},
-            "delegate_to": "localhost", "register": register}
+    return {"name": f"{register} {name}", "virtops.libvirt.virt_power": {"name": name, **options}, "delegate_to": "localhost", "register": register}
 
 
 def test_virt_power_through_its_action_plugin(guests, tmp_path):
@@ -60,13 +62,18 @@ def test_virt_power_through_its_action_plugin(guests, tmp_path):
         power(name, "stopped", state="shutdown"),
         {**power(name, "started", state="running"), "async": 120, "poll": 1},
         {**power(name, "job", state="restarted", timeout=2), "async": 120, "poll": 0},
-        {"name": "Wait for the restart", "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"},
-         "delegate_to": "localhost", "register": "restarted", "until": "restarted.finished", "retries": 120,
-         "delay": 1},
+        {
+            "name": "Wait for the restart",
+            "ansible.builtin.async_status": {"jid": "{{ job.ansible_job_id }}"},
+            "delegate_to": "localhost",
+            "register": "restarted",
+            "until": "restarted.finished",
+            "retries": 120,
+            "delay": 1,
+        },
         {**power("it-no-such-domain", "missing", state="running"), "ignore_errors": True},
     ]
-    defaults = {"group/virtops.libvirt.libvirt": {"uri": GROUP_URI},
-                "virtops.libvirt.virt_power": {"timeout": 3, "on_timeout": "force"}}
+    defaults = {"group/virtops.libvirt.libvirt": {"uri": GROUP_URI}, "virtops.libvirt.virt_power": {"timeout": 3, "on_timeout": "force"}}
     results, output = run_play(tasks, tmp_path, defaults)
 
     # The line before the one wait that blocks the play, with the timeout from module_defaults:
@@ -95,23 +102,22 @@ def test_virt_domain_announces_a_restart_if_pending(guests, tmp_path):
     bigger = xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>160</memory>")
 
     def domain(register: str, **options) -> dict:
-        return {"name": f"{register} {name}", "virtops.libvirt.virt_domain": {"name": name, **options},
-                "delegate_to": "localhost", "register": register}
+        return {"name": f"{register} {name}", "virtops.libvirt.virt_domain": {"name": name, **options}, "delegate_to": "localhost", "register": register}
 
     tasks = [
         domain("defined", xml=xml),
         power(name, "started", state="running"),
         {**domain("predicted", xml=bigger, restart="if_pending"), "check_mode": True},
         domain("restarted", xml=bigger, restart="if_pending"),
-        {"name": "A default the module refuses reaches the module",
-         "module_defaults": {"virtops.libvirt.virt_domain": {"restart_timeout": "nan"}},
-         "block": [{**domain("refused", xml=bigger, restart="if_pending"), "ignore_errors": True}]},
+        {
+            "name": "A default the module refuses reaches the module",
+            "module_defaults": {"virtops.libvirt.virt_domain": {"restart_timeout": "nan"}},
+            "block": [{**domain("refused", xml=bigger, restart="if_pending"), "ignore_errors": True}],
+        },
     ]
-    defaults = {"group/virtops.libvirt.libvirt": {"uri": GROUP_URI},
-                "virtops.libvirt.virt_domain": {"restart_timeout": 50}}
+    defaults = {"group/virtops.libvirt.libvirt": {"uri": GROUP_URI}, "virtops.libvirt.virt_domain": {"restart_timeout": 50}}
     results, output = run_play(tasks, tmp_path, defaults)
-    line = (f"[hv] virt_domain: if domain '{name}' has a change pending, it is restarted: waiting at most 50 s "
-            "for it to shut down\n")
+    line = f"[hv] virt_domain: if domain '{name}' has a change pending, it is restarted: waiting at most 50 s for it to shut down\n"
     assert output.count(line) == 1, output  # the real run only: not in check mode, not for a refused timeout
     assert results["predicted"]["restarted"] is True and results["restarted"]["restarted"] is True
     assert results["refused"]["failed"] and "Option restart_timeout must be a number of seconds" in results["refused"]["msg"]

@@ -76,8 +76,7 @@ def test_stubborn_guest_with_on_timeout_force(guests):
     assert run["forced"] is True and run["changed"] is True
     # Said at default verbosity: what is awaited before the wait, what was forced after it.
     assert f"[localhost] virt_power: waiting at most 3 s for domain '{name}' to shut down, then power it off" in run.output
-    assert (f"[WARNING]: Domain '{name}' was powered off (on_timeout=force): it did not finish a graceful shutdown "
-            "within timeout=3 s (waited 3.") in run.output
+    assert (f"[WARNING]: Domain '{name}' was powered off (on_timeout=force): it did not finish a graceful shutdown within timeout=3 s (waited 3.") in run.output
     assert run["state"] == "shutoff" and run["reason"] == "destroyed" and domstate(name) == "shut off"
     assert run["actions"][-1] == "destroy" and set(run["actions"][:-1]) == {"shutdown"}
     assert len(run["actions"]) >= 3
@@ -102,8 +101,14 @@ def test_restart_waits_for_the_reboot(guests):
 def test_check_mode_changes_nothing(guests):
     name = guests.booted()
     before = domid(name)
-    for state, actions in (("shutdown", ["shutdown"]), ("paused", ["suspend"]), ("saved", ["managedsave"]),
-                           ("restarted", ["reboot"]), ("reset", ["reset"]), ("destroyed", ["destroy"])):
+    for state, actions in (
+        ("shutdown", ["shutdown"]),
+        ("paused", ["suspend"]),
+        ("saved", ["managedsave"]),
+        ("restarted", ["reboot"]),
+        ("reset", ["reset"]),
+        ("destroyed", ["destroy"]),
+    ):
         run = Adhoc({"name": name, "state": state}, check=True)
         assert (run["changed"], run["actions"], run["state"]) == (True, actions, "running"), state
     assert domstate(name) == "running" and domid(name) == before
@@ -126,8 +131,7 @@ def test_out_of_band_shutdown_then_running_starts_it_again(guests):
 def test_ad_hoc_lifecycle(guests):
     """The whole lifecycle as a sequence of ad-hoc commands, each one idempotent."""
     name = guests.define()
-    steps = [("running", ["start"]), ("paused", ["suspend"]), ("running", ["resume"]),
-             ("saved", ["managedsave"]), ("running", ["start"])]
+    steps = [("running", ["start"]), ("paused", ["suspend"]), ("running", ["resume"]), ("saved", ["managedsave"]), ("running", ["start"])]
     for state, actions in steps:
         run = Adhoc({"name": name, "state": state})
         assert (run["changed"], run["actions"], run["state"]) == (True, actions, state), state
@@ -143,9 +147,22 @@ def test_uuid_and_module_defaults_uri_from_environment(guests):
     uuid = virsh("domuuid", name)
     env = {**ENV, "LIBVIRT_DEFAULT_URI": URI}
     proc = subprocess.run(
-        ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", f"uuid={uuid} state=paused",
-         "-e", f"ansible_python_interpreter={ENV['PATH'].split(':')[0]}/python"],
-        capture_output=True, text=True, env=env, check=False, cwd=ROOT)
+        [
+            "ansible",
+            "localhost",
+            "-m",
+            "virtops.libvirt.virt_power",
+            "-a",
+            f"uuid={uuid} state=paused",
+            "-e",
+            f"ansible_python_interpreter={ENV['PATH'].split(':')[0]}/python",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert domstate(name) == "paused"
 
@@ -182,8 +199,7 @@ def test_domain_vanishing_while_waited_for_is_an_error(guests):
     def vanish():
         # Once the module runs, give it a second to send its request and wait.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and subprocess.run(
-                ["pgrep", "-f", "AnsiballZ_virt_power"], capture_output=True, check=False).returncode:
+        while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "AnsiballZ_virt_power"], capture_output=True, check=False).returncode:
             time.sleep(0.05)
         time.sleep(1)
         virsh("undefine", name)
@@ -256,8 +272,9 @@ def test_paused_asked_while_the_guest_starts_ends_paused(guests, tmp_path):
 
 
 # -- options that a wait cannot honour --------------------------------------------------------
-@pytest.mark.parametrize(("option", "value"), [("timeout", "nan"), ("timeout", "-1"), ("timeout", "inf"),
-                                               ("retry_interval", "0.001"), ("retry_interval", "nan")])
+@pytest.mark.parametrize(
+    ("option", "value"), [("timeout", "nan"), ("timeout", "-1"), ("timeout", "inf"), ("retry_interval", "0.001"), ("retry_interval", "nan")]
+)
 def test_a_duration_a_wait_cannot_honour_is_refused_before_anything_is_sent(guests, option, value):
     name = guests.booted()  # a guest that would power off at once if a shutdown were sent
     before = domid(name)
@@ -311,8 +328,7 @@ def daemon():
 
 def test_a_daemon_restart_mid_wait_is_survived_and_on_timeout_applied(guests, tmp_path, daemon):
     name = guests.booted("stubborn")
-    run = BackgroundAdhoc({"name": name, "state": "shutdown", "timeout": 20, "retry_interval": 5,
-                           "on_timeout": "force"}, tmp_path)
+    run = BackgroundAdhoc({"name": name, "state": "shutdown", "timeout": 20, "retry_interval": 5, "on_timeout": "force"}, tmp_path)
     started = run.module_started()
     time.sleep(max(0.0, started + 6 - time.monotonic()))
     daemon()
@@ -331,8 +347,7 @@ def test_a_daemon_restart_mid_wait_is_survived_and_on_timeout_applied(guests, tm
 
 def test_a_daemon_that_stays_away_is_a_clear_failure_naming_what_was_sent(guests, tmp_path, daemon):
     name = guests.booted("stubborn")
-    run = BackgroundAdhoc({"name": name, "state": "shutdown", "timeout": 8, "retry_interval": 0,
-                           "on_timeout": "force"}, tmp_path)
+    run = BackgroundAdhoc({"name": name, "state": "shutdown", "timeout": 8, "retry_interval": 0, "on_timeout": "force"}, tmp_path)
     started = run.module_started()
     time.sleep(max(0.0, started + 3 - time.monotonic()))
     daemon()

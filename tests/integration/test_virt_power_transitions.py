@@ -23,8 +23,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
 
 STARTS = ("running", "paused", "shutoff", "saved", "crashed")
 # virsh's name for each state this collection reports.
-VIRSH_STATE = {"running": "running", "paused": "paused", "shutoff": "shut off", "saved": "shut off",
-               "crashed": "crashed"}
+VIRSH_STATE = {"running": "running", "paused": "paused", "shutoff": "shut off", "saved": "shut off", "crashed": "crashed"}
 
 
 def task(name: str, state: str, check: bool = False) -> dict:
@@ -45,7 +44,7 @@ def test_every_reachable_start(desired, guests, tmp_path):
     results = playbook(tasks, tmp_path)
 
     for index, start in enumerate(starts):
-        predicted, applied, again = results[3 * index: 3 * index + 3]
+        predicted, applied, again = results[3 * index : 3 * index + 3]
         expected = [step.label for step in plan(desired, start) if step.label]
         where = f"{desired} from {start}"
         assert predicted["state"] == start, where
@@ -58,8 +57,7 @@ def test_every_reachable_start(desired, guests, tmp_path):
             assert (again["changed"], again["actions"], again["state"]) == (False, [], applied["state"]), where
 
 
-REFUSED = [(desired, start) for desired in DESIRED_STATES for start in STARTS
-           if isinstance(plan(desired, start), Refusal)]
+REFUSED = [(desired, start) for desired in DESIRED_STATES for start in STARTS if isinstance(plan(desired, start), Refusal)]
 
 
 @pytest.mark.parametrize(("desired", "start"), REFUSED)

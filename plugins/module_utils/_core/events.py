@@ -38,10 +38,8 @@ class DomainWatch:
         self._callbacks: list[int] = []
         if connection.events:
             try:
-                self._callbacks.append(conn.domainEventRegisterAny(
-                    domain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
-                self._callbacks.append(conn.domainEventRegisterAny(
-                    domain, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None))
+                self._callbacks.append(conn.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None))
+                self._callbacks.append(conn.domainEventRegisterAny(domain, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None))
             except libvirt.libvirtError:
                 self.close()
         self.evented = len(self._callbacks) == 2

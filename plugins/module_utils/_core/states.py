@@ -39,16 +39,40 @@ OBSERVED_STATES = ("running", "paused", "in_shutdown", "shutoff", "saved", "cras
 # libvirt's per-state reason enums (virDomain<State>Reason), as virsh names them.
 REASON_NAMES = {
     0: ("unknown",),
-    1: ("unknown", "booted", "migrated", "restored", "from snapshot", "unpaused",
-        "migration canceled", "save canceled", "event wakeup", "crashed",
-        "post-copy", "post-copy failed"),
+    1: (
+        "unknown",
+        "booted",
+        "migrated",
+        "restored",
+        "from snapshot",
+        "unpaused",
+        "migration canceled",
+        "save canceled",
+        "event wakeup",
+        "crashed",
+        "post-copy",
+        "post-copy failed",
+    ),
     2: ("unknown",),
-    3: ("unknown", "user", "migrating", "saving", "dumping", "I/O error", "watchdog",
-        "from snapshot", "shutting down", "creating snapshot", "crashed", "starting up",
-        "post-copy", "post-copy failed", "api error"),
+    3: (
+        "unknown",
+        "user",
+        "migrating",
+        "saving",
+        "dumping",
+        "I/O error",
+        "watchdog",
+        "from snapshot",
+        "shutting down",
+        "creating snapshot",
+        "crashed",
+        "starting up",
+        "post-copy",
+        "post-copy failed",
+        "api error",
+    ),
     4: ("unknown", "user"),
-    5: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed",
-        "from snapshot", "daemon"),
+    5: ("unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot", "daemon"),
     6: ("unknown", "panicked"),
     7: ("unknown",),
 }
@@ -58,21 +82,32 @@ def _transient_pauses() -> frozenset[int]:
     """The pause reasons of an operation under way (libvirt resumes or stops the domain when it ends)."""
     if libvirt is None:
         return frozenset()
-    return frozenset({
-        libvirt.VIR_DOMAIN_PAUSED_STARTING_UP, libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_SAVE,
-        libvirt.VIR_DOMAIN_PAUSED_DUMP, libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN,
-        libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
-    })
+    return frozenset(
+        {
+            libvirt.VIR_DOMAIN_PAUSED_STARTING_UP,
+            libvirt.VIR_DOMAIN_PAUSED_MIGRATION,
+            libvirt.VIR_DOMAIN_PAUSED_SAVE,
+            libvirt.VIR_DOMAIN_PAUSED_DUMP,
+            libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT,
+            libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN,
+            libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
+        }
+    )
 
 
 def _job_pauses() -> frozenset[int]:
     """The transient pause reasons that last only while a job runs (migration, save, dump, snapshot)."""
     if libvirt is None:
         return frozenset()
-    return frozenset({
-        libvirt.VIR_DOMAIN_PAUSED_MIGRATION, libvirt.VIR_DOMAIN_PAUSED_SAVE, libvirt.VIR_DOMAIN_PAUSED_DUMP,
-        libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT, libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
-    })
+    return frozenset(
+        {
+            libvirt.VIR_DOMAIN_PAUSED_MIGRATION,
+            libvirt.VIR_DOMAIN_PAUSED_SAVE,
+            libvirt.VIR_DOMAIN_PAUSED_DUMP,
+            libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT,
+            libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
+        }
+    )
 
 
 TRANSIENT_PAUSES = _transient_pauses()
@@ -123,8 +158,7 @@ def read_status(conn: Connection, domain: Any, name: str) -> DomainStatus:
     """Ask libvirt for the domain's state (one call; two when it is shut off, or paused
     for a reason that lasts only while a job runs)."""
     state, reason = conn.call("read its state", domain.state, domain=name)
-    saved = state == libvirt.VIR_DOMAIN_SHUTOFF and bool(
-        conn.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0, domain=name))
+    saved = state == libvirt.VIR_DOMAIN_SHUTOFF and bool(conn.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0, domain=name))
     status = status_from_codes(state, reason, saved)
     if status.transient and reason in JOB_PAUSES and not _job_under_way(conn, domain, name):
         # A domain restored (or migrated in) paused keeps the reason "migrating" for good.

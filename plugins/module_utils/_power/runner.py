@@ -102,8 +102,9 @@ class PowerRunner:
     take no real time (``sleep=None`` waits for libvirt's events).
     """
 
-    def __init__(self, conn: Connection, domain, request: PowerRequest, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, conn: Connection, domain, request: PowerRequest, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None
+    ) -> None:
         self.conn = conn
         self.domain = domain
         self.request = request
@@ -158,10 +159,16 @@ class PowerRunner:
             except VirtOpsError:  # the daemon is gone too: report what was last seen
                 status = self._last or UNKNOWN
         return {
-            "changed": bool(self.actions), "state": status.state, "reason": status.reason,
+            "changed": bool(self.actions),
+            "state": status.state,
+            "reason": status.reason,
             "previous_state": self._before.state if self._before else status.state,
-            "actions": list(self.actions), "forced": self.forced, "elapsed": self.elapsed(),
-            "name": self.name, "uuid": self.uuid, "id": self._domain_id(status),
+            "actions": list(self.actions),
+            "forced": self.forced,
+            "elapsed": self.elapsed(),
+            "name": self.name,
+            "uuid": self.uuid,
+            "id": self._domain_id(status),
         }
 
     # -- the sequence --------------------------------------------------------
@@ -200,8 +207,7 @@ class PowerRunner:
         steps = plan(self.desired, status.state)
         if isinstance(steps, Refusal):
             raise VirtOpsError(
-                f"Domain '{self.name}' cannot be brought to state={self.request.state} "
-                f"from {status.state} ({status.reason}): {steps.why}.",
+                f"Domain '{self.name}' cannot be brought to state={self.request.state} from {status.state} ({status.reason}): {steps.why}.",
                 **self.partial(status),
             )
         return steps
@@ -226,7 +232,9 @@ class PowerRunner:
         raise VirtOpsError(
             f"Domain '{self.name}' is still {now} after timeout={self.request.timeout:g} s: libvirt is in the "
             f"middle of an operation on it ({now.reason}), which is waited out rather than acted on. Run the task "
-            "again once it is over, or raise timeout.", **self.partial(now))
+            "again once it is over, or raise timeout.",
+            **self.partial(now),
+        )
 
     def _converge(self, status: DomainStatus, steps: tuple[Step, ...]) -> tuple[Step, ...]:
         """Execute the plan; when the domain changed under us, plan again from where it is now.
@@ -264,15 +272,15 @@ class PowerRunner:
     def _execute(self, steps: tuple[Step, ...]) -> None:
         for index, step in enumerate(steps):
             if self.gone:
-                raise DomainVanishedError(
-                    f"Domain '{self.name}' vanished before it could {step.text}.", **self.partial())
+                raise DomainVanishedError(f"Domain '{self.name}' vanished before it could {step.text}.", **self.partial())
             last = index == len(steps) - 1
             getattr(self, f"_do_{step.name}")(wait=self.request.wait or not last)
         if self.gone and not (self.transient and self.desired in ("shutdown", "destroyed")):
             raise DomainVanishedError(
                 f"Domain '{self.name}' vanished (it was undefined elsewhere) while being brought to "
                 f"state={self.request.state}; sent: {', '.join(self.actions) or 'nothing'}.",
-                **self.partial())
+                **self.partial(),
+            )
 
     # -- a broken connection ------------------------------------------------------
     def _recover(self, err: ConnectionLostError) -> None:
@@ -297,7 +305,8 @@ class PowerRunner:
                 f"{max(deadline - lost_at, 0):.1f} s left of timeout={self.request.timeout:g} s "
                 f"({failed.msg}). Sent: {', '.join(self.actions) or 'nothing'}. The domain was last seen {last}. "
                 "Check that the libvirt daemon runs, then run the task again.",
-                **self.partial(last)) from None
+                **self.partial(last),
+            ) from None
         if domain is None:
             self.gone = True
         else:
@@ -305,7 +314,8 @@ class PowerRunner:
             self._watch = DomainWatch(self.conn, domain)
         self.warnings.append(
             f"The connection to libvirt at URI '{self.conn.shown_uri}' broke while {self._doing} "
-            f"({err.text}); it was opened again after {self.clock() - lost_at:.1f} s and the run carried on.")
+            f"({err.text}); it was opened again after {self.clock() - lost_at:.1f} s and the run carried on."
+        )
 
     def _call(self, what: str, method: Callable[[], Callable[..., Any]], *args: Any) -> Any:
         """A call that is sent again once a broken connection is open again (for requests
@@ -316,9 +326,7 @@ class PowerRunner:
             except ConnectionLostError as err:
                 self._recover(err)
                 if self.gone:
-                    raise DomainVanishedError(
-                        f"Domain '{self.name}' vanished while the connection to libvirt was down.",
-                        libvirt.VIR_ERR_NO_DOMAIN) from None
+                    raise DomainVanishedError(f"Domain '{self.name}' vanished while the connection to libvirt was down.", libvirt.VIR_ERR_NO_DOMAIN) from None
 
     # -- single steps ----------------------------------------------------------
     def _send(self, label: str, what: str, func, *args) -> None:
@@ -358,9 +366,7 @@ class PowerRunner:
     def _do_wake(self, wait: bool) -> None:
         self._send("wake", "wake it up", self.domain.pMWakeup, 0)
         if wait and not self._wait(lambda: self.status().state == "running", f"domain '{self.name}' to wake up"):
-            raise VirtOpsError(
-                f"Domain '{self.name}' did not wake up within {self.request.timeout:g} s; "
-                f"it is now {self.status().state}.", **self.partial())
+            raise VirtOpsError(f"Domain '{self.name}' did not wake up within {self.request.timeout:g} s; it is now {self.status().state}.", **self.partial())
 
     def _do_shutdown(self, wait: bool) -> None:
         self._graceful(STEPS["shutdown"], lambda: self.domain.shutdownFlags, self._is_off, wait)
@@ -374,9 +380,9 @@ class PowerRunner:
             return
         reboots = self._reboots()
         # A guest whose <on_reboot> is destroy powers off instead: stop waiting at once.
-        self._graceful(STEPS["reboot"], lambda: self.domain.reboot,
-                       lambda: self._is_off() or (self._reboots() > reboots and self.status().state == "running"),
-                       wait)
+        self._graceful(
+            STEPS["reboot"], lambda: self.domain.reboot, lambda: self._is_off() or (self._reboots() > reboots and self.status().state == "running"), wait
+        )
 
     def _reboots(self) -> int:
         return self._reboots_before_reconnect + self.watch.reboots
@@ -385,8 +391,7 @@ class PowerRunner:
     def _is_off(self) -> bool:
         return self.status().state in OFF_STATES
 
-    def _graceful(self, step: Step, method: Callable[[], Callable[..., Any]] | None, reached: Callable[[], bool],
-                  wait: bool) -> None:
+    def _graceful(self, step: Step, method: Callable[[], Callable[..., Any]] | None, reached: Callable[[], bool], wait: bool) -> None:
         if method is not None:
             self._request(step, method)
         if not wait:
@@ -405,7 +410,8 @@ class PowerRunner:
         """The guest powered off instead of rebooting: state=restarted ends running, so start it."""
         self.warnings.append(
             f"Domain '{self.name}' powered off instead of rebooting (libvirt: {now}); its <on_reboot> action may be "
-            "destroy. It was started again, as state=restarted ends running.")
+            "destroy. It was started again, as state=restarted ends running."
+        )
         self._do_start(wait=True)
 
     def _timed_out(self, step: Step, now: DomainStatus) -> None:
@@ -417,24 +423,21 @@ class PowerRunner:
         if self.request.on_timeout == "force":
             self.forced = True
             getattr(self, f"_do_{forced_by}")(wait=True)
-            self.warnings.append(
-                f"Domain '{self.name}' was {FORCED_WORDS[forced_by]} (on_timeout=force): it did not finish "
-                f"a {step.text} {waited}).{cause}")
+            self.warnings.append(f"Domain '{self.name}' was {FORCED_WORDS[forced_by]} (on_timeout=force): it did not finish a {step.text} {waited}).{cause}")
             return
         sent = ", ".join(self.actions) or "nothing (it was already shutting down)"
-        head = (f"Domain '{self.name}' did not finish a {step.text} {waited}; sent: {sent}); "
-                f"it is now {now.state} ({now.reason}).")
+        head = f"Domain '{self.name}' did not finish a {step.text} {waited}; sent: {sent}); it is now {now.state} ({now.reason})."
         force = f"set on_timeout=force to {STEPS[forced_by].text} after the timeout"
         if paused:
-            advice = (f" It was {now.paused_by()} while being waited for, and a paused guest cannot "
-                      f"{PAUSED_CANNOT[step.name]}. Resume it (virsh resume {self.name}) and run the task again, "
-                      f"or {force}.")
+            advice = (
+                f" It was {now.paused_by()} while being waited for, and a paused guest cannot "
+                f"{PAUSED_CANNOT[step.name]}. Resume it (virsh resume {self.name}) and run the task again, "
+                f"or {force}."
+            )
         elif now.transient:
-            advice = (f" libvirt is in the middle of an operation on it ({now.reason}). Run the task again once "
-                      f"it is over, raise timeout, or {force}.")
+            advice = f" libvirt is in the middle of an operation on it ({now.reason}). Run the task again once it is over, raise timeout, or {force}."
         else:
-            advice = (" The guest may ignore the request: check that it handles ACPI or runs a guest agent, "
-                      f"raise timeout, or {force}.")
+            advice = f" The guest may ignore the request: check that it handles ACPI or runs a guest agent, raise timeout, or {force}."
         raise VirtOpsError(head + advice, **self.partial(now))
 
     def _wait(self, reached: Callable[[], bool], what: str, retry: Callable[[], None] | None = None) -> bool:
@@ -442,8 +445,9 @@ class PowerRunner:
         doing, self._doing = self._doing, f"waiting for {what}"
         self._deadline = self.clock() + self.request.timeout
         try:
-            return wait_until(lambda: self.watch, lambda: reached() or self.gone, self.request.timeout, retry,
-                              self.request.retry_interval, self.clock, self.sleep)
+            return wait_until(
+                lambda: self.watch, lambda: reached() or self.gone, self.request.timeout, retry, self.request.retry_interval, self.clock, self.sleep
+            )
         finally:
             self._doing, self._deadline = doing, None
 
@@ -476,4 +480,7 @@ class PowerRunner:
         invalid_now = all(err.code == libvirt.VIR_ERR_OPERATION_INVALID for _mode, err in refusals)
         raise LibvirtCallError(
             f"Domain '{self.name}': libvirt refused the {step.text} request ({text}).",
-            libvirt.VIR_ERR_OPERATION_INVALID if invalid_now else refusals[-1][1].code, text, **self.partial())
+            libvirt.VIR_ERR_OPERATION_INVALID if invalid_now else refusals[-1][1].code,
+            text,
+            **self.partial(),
+        )

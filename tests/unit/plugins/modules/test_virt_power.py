@@ -108,14 +108,14 @@ def test_a_timeout_returns_every_field(conn, capsys, monkeypatch):
     result = run_module(capsys, uri="test:///default", name="test", state="restarted", timeout=0)
     assert result["failed"] and "did not finish a graceful reboot within timeout=0 s" in result["msg"]
     assert set(result) >= ALWAYS_RETURNED
-    assert (result["previous_state"], result["id"], result["actions"], result["changed"]) == (
-        "running", conn.lookupByName("test").ID(), ["reboot"], True)
+    assert (result["previous_state"], result["id"], result["actions"], result["changed"]) == ("running", conn.lookupByName("test").ID(), ["reboot"], True)
 
 
 def test_a_domain_vanishing_returns_every_field(conn, capsys, monkeypatch):
     monkeypatch.setattr(runner_module, "DomainWatch", QemuLikeWatch)
-    conn.createXML("<domain type='test'><name>ephemeral</name><memory unit='MiB'>64</memory>"
-                   "<os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>", 0)
+    conn.createXML(
+        "<domain type='test'><name>ephemeral</name><memory unit='MiB'>64</memory><os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>", 0
+    )
     result = run_module(capsys, uri="test:///default", name="ephemeral", state="restarted")
     assert result["failed"] and "Domain 'ephemeral' vanished" in result["msg"]
     assert set(result) >= ALWAYS_RETURNED
@@ -128,8 +128,7 @@ def test_a_warning_of_the_run_becomes_an_ansible_warning(conn, capsys, monkeypat
     # Where the warning goes from there (the result, or the controller's display when
     # ansible's controller code is loaded in this process) is ansible-core's business.
     monkeypatch.setattr(AnsibleModule, "warn", lambda _self, warning, **_kw: warned.append(warning))
-    conn.defineXML("<domain type='test'><name>vm</name><memory unit='MiB'>64</memory>"
-                   "<os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>").create()
+    conn.defineXML("<domain type='test'><name>vm</name><memory unit='MiB'>64</memory><os><type>hvm</type></os><on_reboot>destroy</on_reboot></domain>").create()
     result = run_module(capsys, uri="test:///default", name="vm", state="restarted", timeout=30)
     assert (result["rc"], result["actions"], result["state"]) == (0, ["reboot", "start"], "running")
     assert len(warned) == 1 and warned[0].startswith("Domain 'vm' powered off instead of rebooting")

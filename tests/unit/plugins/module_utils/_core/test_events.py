@@ -33,8 +33,7 @@ def test_wait_until_times_out_and_retries_on_schedule(client, make_domain):
 def test_wait_until_wakes_on_a_lifecycle_event(make_domain):
     conn = Connection("test:///default", events=True, timeout=None)
     try:
-        domain = conn.raw.defineXML("<domain type='test'><name>evt</name><memory>65536</memory>"
-                                    "<os><type>hvm</type></os></domain>")
+        domain = conn.raw.defineXML("<domain type='test'><name>evt</name><memory>65536</memory><os><type>hvm</type></os></domain>")
         domain.create()
         watch = DomainWatch(conn, domain)
         assert watch.evented
@@ -69,8 +68,7 @@ def test_a_wait_refuses_a_duration_that_would_never_end_or_spin(client, make_dom
     watch = DomainWatch(client, domain)
     durations = {"timeout": 1.0, "retry_interval": 0.0, option: value}
     with pytest.raises(ValueError, match=f"{option} must be a finite number of seconds"):
-        wait_until(watch, lambda: False, durations["timeout"], retry=lambda: None,
-                   retry_interval=durations["retry_interval"])
+        wait_until(watch, lambda: False, durations["timeout"], retry=lambda: None, retry_interval=durations["retry_interval"])
 
 
 class Clock:
@@ -92,8 +90,9 @@ def test_a_fake_clock_paces_the_wait_without_real_sleeps(client, make_domain):
     clock = Clock()
     retries = []
     started = time.monotonic()
-    reached = wait_until(watch, lambda: clock.now >= 250, timeout=300, retry=lambda: retries.append(clock.now),
-                         retry_interval=100, clock=clock, sleep=clock.sleep)
+    reached = wait_until(
+        watch, lambda: clock.now >= 250, timeout=300, retry=lambda: retries.append(clock.now), retry_interval=100, clock=clock, sleep=clock.sleep
+    )
     assert reached and 250 <= clock.now < 250 + watch.poll_interval
     assert retries == [100, 200]
     assert max(clock.slept) <= watch.poll_interval

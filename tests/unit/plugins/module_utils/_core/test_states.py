@@ -73,11 +73,14 @@ class WithJob:
         return [self.job] + [0] * 11
 
 
-@pytest.mark.parametrize(("job", "transient"), [
-    (libvirt.VIR_DOMAIN_JOB_UNBOUNDED, True),  # a migration, save, dump or snapshot under way
-    (libvirt.VIR_DOMAIN_JOB_NONE, False),  # restored paused: "migrating" for good
-    (None, True),  # a driver that cannot tell: the reason is trusted
-])
+@pytest.mark.parametrize(
+    ("job", "transient"),
+    [
+        (libvirt.VIR_DOMAIN_JOB_UNBOUNDED, True),  # a migration, save, dump or snapshot under way
+        (libvirt.VIR_DOMAIN_JOB_NONE, False),  # restored paused: "migrating" for good
+        (None, True),  # a driver that cannot tell: the reason is trusted
+    ],
+)
 def test_a_pause_of_a_job_is_transient_only_while_a_job_runs(client, make_domain, job, transient):
     domain = WithJob(make_domain("vm"), libvirt.VIR_DOMAIN_PAUSED_MIGRATION, job)
     status = read_status(client, domain, "vm")

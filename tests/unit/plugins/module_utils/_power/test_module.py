@@ -22,8 +22,11 @@ def params(**options):
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -1.0, -0.001, 7 * 24 * 3600 + 1.0])
 def test_a_timeout_a_wait_cannot_honour_is_refused(value):
-    with pytest.raises(VirtOpsError, match=r"^Option timeout must be a number of seconds, at least 0 and at most "
-                                           r"604800, not "):
+    with pytest.raises(
+        VirtOpsError,
+        match=r"^Option timeout must be a number of seconds, at least 0 and at most "
+        r"604800, not ",
+    ):
         request_from_params(params(timeout=value), check_mode=False)
 
 

@@ -319,7 +319,8 @@ def test_a_reboot_that_powers_off_is_noticed_at_once_and_started_again(client, c
     assert clock.elapsed() < 1, "waited for a reboot that could not come"
     assert outcome.warnings == [
         "Domain 'vm' powered off instead of rebooting (libvirt: shutoff (shutdown)); its <on_reboot> action may be "
-        "destroy. It was started again, as state=restarted ends running."]
+        "destroy. It was started again, as state=restarted ends running."
+    ]
 
 
 def test_a_guest_paused_during_a_shutdown_wait_is_named_as_paused_not_deaf(client, make_domain, clock):
@@ -341,9 +342,7 @@ def test_a_forced_power_off_is_a_warning_naming_what_and_after_how_long(client, 
     proxy = DomainProxy(domain, shutdownFlags=lambda _flags: 0)  # a guest that ignores ACPI
     outcome = fake_run(client, proxy, "shutdown", clock, timeout=3, retry_interval=1, on_timeout="force")
     assert outcome.forced and outcome.state == "shutoff" and outcome.actions[-1] == "destroy"
-    assert outcome.warnings == [
-        "Domain 'vm' was powered off (on_timeout=force): it did not finish a graceful shutdown within timeout=3 s "
-        "(waited 3.0 s)."]
+    assert outcome.warnings == ["Domain 'vm' was powered off (on_timeout=force): it did not finish a graceful shutdown within timeout=3 s (waited 3.0 s)."]
 
 
 def test_a_forced_power_off_of_a_paused_guest_says_who_paused_it(client, make_domain, clock):
@@ -392,7 +391,8 @@ def test_a_daemon_restart_mid_wait_reconnects_and_carries_on(client, make_domain
     assert 20 <= clock.elapsed() < 21
     assert outcome.warnings[0].startswith(
         "The connection to libvirt at URI 'test:///default' broke while waiting for domain 'vm' to finish a graceful "
-        "shutdown (internal error: client socket is closed); it was opened again after 0.0 s")
+        "shutdown (internal error: client socket is closed); it was opened again after 0.0 s"
+    )
 
 
 def test_a_daemon_that_does_not_come_back_in_time_is_a_clear_error(client, make_domain, clock, monkeypatch):
@@ -407,13 +407,14 @@ def test_a_daemon_that_does_not_come_back_in_time_is_a_clear_error(client, make_
     with pytest.raises(VirtOpsError) as caught:
         fake_run(client, proxy, "shutdown", clock, timeout=20, retry_interval=5, on_timeout="force")
     msg = caught.value.msg
-    assert msg.startswith("The connection to libvirt at URI 'test:///default' broke while waiting for domain 'vm' "
-                          "to finish a graceful shutdown (internal error: client socket is closed), and it could not "
-                          "be opened again within the 14.0 s left of timeout=20 s")
+    assert msg.startswith(
+        "The connection to libvirt at URI 'test:///default' broke while waiting for domain 'vm' "
+        "to finish a graceful shutdown (internal error: client socket is closed), and it could not "
+        "be opened again within the 14.0 s left of timeout=20 s"
+    )
     assert "Sent: shutdown, shutdown. The domain was last seen running (booted)." in msg
     result = caught.value.result
-    assert (result["changed"], result["actions"], result["state"], result["previous_state"]) == (
-        True, ["shutdown", "shutdown"], "running", "running")
+    assert (result["changed"], result["actions"], result["state"], result["previous_state"]) == (True, ["shutdown", "shutdown"], "running", "running")
     assert result["forced"] is False and "id" in result
     assert 20 <= clock.elapsed() < 21
 
@@ -441,8 +442,9 @@ def test_a_domain_restored_paused_is_paused_for_good_not_migrating(client, make_
     domain = make_domain("vm")
     domain.create()
     domain.suspend()
-    proxy = DomainProxy(domain, state=lambda *_: [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION],
-                        jobInfo=lambda: [libvirt.VIR_DOMAIN_JOB_NONE] + [0] * 11)
+    proxy = DomainProxy(
+        domain, state=lambda *_: [libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_MIGRATION], jobInfo=lambda: [libvirt.VIR_DOMAIN_JOB_NONE] + [0] * 11
+    )
     outcome = fake_run(client, proxy, "paused", clock, timeout=60)
     assert (outcome.changed, outcome.actions, outcome.state, outcome.reason) == (False, [], "paused", "migrating")
     assert clock.elapsed() == 0
