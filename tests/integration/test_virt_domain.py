@@ -417,7 +417,8 @@ def test_a_failed_restart_reports_the_define_it_made(name, guests, tmp_path):
     failed, = playbook([{**domain_task(name, xml=bigger, restart="if_pending", restart_timeout=2),
                          "expect_failure": True}], tmp_path)
     assert failed["failed"] and failed["msg"].startswith(
-        f"restart=if_pending could not restart domain '{name}' (option restart_timeout is 2 s)")
+        f"restart=if_pending could not restart domain '{name}' within restart_timeout=2 s (it is now running")
+    assert "sent: shutdown" in failed["msg"] and "raise restart_timeout" in failed["msg"]
     assert failed["changed"] is True  # the definition was written before the restart failed
     assert failed["differences"] == ["/domain/memory: want '160', have '131072'"]
     assert (failed["pending_restart"], failed["restarted"], failed["uuid"]) == (True, False, virsh("domuuid", name))

@@ -187,15 +187,25 @@ class DomainDefinition:
         self.result["changed"] = self.result["restarted"] = True
         if self.request.check_mode:
             return
+        sent: list[str] = []
         try:
             for state in ("shutdown", "running"):
-                PowerRunner(self.conn, domain, PowerRequest(state=state, timeout=self.request.restart_timeout)).run()
+                runner = PowerRunner(self.conn, domain, PowerRequest(state=state, timeout=self.request.restart_timeout))
+                outcome = runner.run()
+                domain = runner.domain  # a new handle when the connection was made again meanwhile
+                sent += outcome.actions
+                self.result.setdefault("warnings", []).extend(outcome.warnings)
                 self.written = True
         except VirtOpsError as err:
             self.result["restarted"] = False
+            sent += err.result.get("actions", [])
+            now = f"it is now {err.result['state']} ({err.result.get('reason', 'unknown')})" if "state" in err.result else ""
             raise VirtOpsError(
-                f"restart=if_pending could not restart domain '{self.name}' (option restart_timeout is "
-                f"{self.request.restart_timeout:g} s): {err.msg}") from None
+                f"restart=if_pending could not restart domain '{self.name}' within restart_timeout="
+                f"{self.request.restart_timeout:g} s ({now}; sent: {', '.join(sent) or 'nothing'}): {err.msg.split('. ')[0]}. "
+                "The new definition is saved and applies at its next start: raise restart_timeout, or shut the guest "
+                "down with virtops.libvirt.virt_power (state=shutdown, on_timeout=force powers it off when it ignores "
+                "the request).") from None
         self.result["pending_restart"] = pending_restart(self.conn, domain, self.name)
 
     # -- absent --------------------------------------------------------------------

@@ -234,7 +234,7 @@ def test_a_failed_restart_after_a_define_reports_changed_and_every_field(conn, m
     mutated = XML.replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>")
     with pytest.raises(VirtOpsError) as caught:
         apply(conn, xml=mutated, restart="if_pending", restart_timeout=5)
-    assert caught.value.msg.startswith("restart=if_pending could not restart domain 'web1' (option restart_timeout is 5 s)")
+    assert caught.value.msg.startswith("restart=if_pending could not restart domain 'web1' within restart_timeout=5 s")
     result = caught.value.result
     assert result["changed"] is True  # the definition was written before the restart failed
     assert (result["name"], result["restarted"], result["pending_restart"]) == ("web1", False, True)
