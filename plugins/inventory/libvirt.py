@@ -353,9 +353,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # can hang on the network: connect in threads, for at most the timeout.
         remote = [target for target in targets if target.remote]
         connections = {target.uri: self._connect(target, request, calls[target.uri]) for target in targets if not target.remote}
-        connections.update(zip((target.uri for target in remote), each_within(
-            lambda target: self._connect(target, request, calls[target.uri]), remote, seconds,
-            on_late=self._release)))
+        connections.update(
+            zip(
+                (target.uri for target in remote),
+                each_within(lambda target: self._connect(target, request, calls[target.uri]), remote, seconds, on_late=self._release),
+            )
+        )
         failures: dict[str, VirtOpsError] = {}
         connected: list[tuple[Hypervisor, Any]] = []
         for target in targets:
@@ -363,14 +366,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if isinstance(conn, TimedOut):
                 failures[target.uri] = VirtOpsError(
                     f"The hypervisor at URI '{target.shown_uri}' did not answer within {seconds:g} s (option timeout). "
-                    "Check that its host and libvirt daemon are up, or raise the timeout.", uri=target.shown_uri)
+                    "Check that its host and libvirt daemon are up, or raise the timeout.",
+                    uri=target.shown_uri,
+                )
             elif isinstance(conn, VirtOpsError):
                 failures[target.uri] = conn
             else:
                 connected.append((target, conn))
-        outcomes = dict(zip((target.uri for target, _conn in connected),
-                            in_threads(lambda pair: self._read_one(pair[0], pair[1], request, calls[pair[0].uri]),
-                                       connected, len(connected), eager=True)))
+        outcomes = dict(
+            zip(
+                (target.uri for target, _conn in connected),
+                in_threads(lambda pair: self._read_one(pair[0], pair[1], request, calls[pair[0].uri]), connected, len(connected), eager=True),
+            )
+        )
         snapshots = []
         for target in targets:
             data, messages, error = outcomes.get(target.uri, (None, [], failures.get(target.uri)))
@@ -407,8 +415,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             data = read_connection(conn, request, messages.append)
         except VirtOpsError as err:
             return None, messages, err
-        messages.append(f"{target.shown_uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
-                        f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))}, read in {time.monotonic() - started:.2f}s")
+        messages.append(
+            f"{target.shown_uri}: {len(data['names'])} domains, {len(data['domains'])} kept, "
+            f"{calls.total} libvirt calls {dict(sorted(calls.counts.items()))}, read in {time.monotonic() - started:.2f}s"
+        )
         return data, messages, None
 
     def _log(self, message: str) -> None:
@@ -428,8 +438,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 host = names[(snapshot["label"], domain["name"])]
                 why = host != domain["name"] and reserved.why(domain["name"])  # renamed hosts only: rare
                 if why:
-                    self.display.warning(f"{self.NAME}: domain '{domain['name']}' of hypervisor '{snapshot['label']}' is "
-                                         f"the inventory host '{host}': {why}.")
+                    self.display.warning(f"{self.NAME}: domain '{domain['name']}' of hypervisor '{snapshot['label']}' is the inventory host '{host}': {why}.")
                 self._add_domain(host, snapshot, domain, hypervisor_group)
 
     def _reserved_names(self, labels: list[str]) -> ReservedNames:

@@ -27,10 +27,18 @@ LOCAL_LABEL = "localhost"
 # Ansible's implicit localhost (C.LOCALHOST) and the names /etc/hosts usually gives the
 # loopback addresses: a host named so, with ansible_host pointing at a guest, would take
 # every task delegated to the controller to that guest.
-CONTROLLER_NAMES = frozenset({
-    "localhost", "localhost.localdomain", "localhost4", "localhost4.localdomain4",
-    "localhost6", "localhost6.localdomain6", "ip6-localhost", "ip6-loopback",
-})
+CONTROLLER_NAMES = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "localhost4",
+        "localhost4.localdomain4",
+        "localhost6",
+        "localhost6.localdomain6",
+        "ip6-localhost",
+        "ip6-loopback",
+    }
+)
 # Groups every inventory has.
 IMPLICIT_GROUPS = frozenset({"all", "ungrouped"})
 
@@ -79,7 +87,8 @@ def hypervisors(entries: Iterable[Any]) -> list[Hypervisor]:
             raise VirtOpsError(
                 f"The URIs '{clash.shown_uri}' and '{hypervisor.shown_uri}' both have the hypervisor label "
                 f"'{hypervisor.label}'. Give each its own label in option uris, for example: uris: [{{uri: "
-                f"'{hypervisor.shown_uri}', name: <label>}}].")
+                f"'{hypervisor.shown_uri}', name: <label>}}]."
+            )
         found.append(hypervisor)
     if not found:
         raise VirtOpsError("Option uris lists no URI: list at least one, or leave uris out to read option uri.")
@@ -104,8 +113,7 @@ def _hypervisor(entry: Any) -> Hypervisor:
     if label is None:
         return Hypervisor(uri, default_label(uri))
     if not isinstance(label, str) or not label.strip() or "@" in label:
-        raise VirtOpsError(f"The name of URI '{redact_uri(uri)}' in option uris must be a non-empty string without '@', "
-                           f"not {label!r}.")
+        raise VirtOpsError(f"The name of URI '{redact_uri(uri)}' in option uris must be a non-empty string without '@', not {label!r}.")
     return Hypervisor(uri, label.strip())
 
 
@@ -146,8 +154,7 @@ class ReservedNames:
         return bool(self.group_prefixes) and name.startswith(self.group_prefixes) and not C.INVALID_VARIABLE_NAMES.search(name)
 
 
-def host_names(names_by_label: Mapping[str, Iterable[str]],
-               reserved: ReservedNames = ReservedNames()) -> dict[tuple[str, str], str]:
+def host_names(names_by_label: Mapping[str, Iterable[str]], reserved: ReservedNames = ReservedNames()) -> dict[tuple[str, str], str]:
     """The inventory host name of every (label, domain name).
 
     ``names_by_label`` holds every domain name of every hypervisor read, before

@@ -130,8 +130,7 @@ class HypervisorReader:
             else:
                 described.append(self._describe(record))
         # Guest-agent calls wait on guests, each maybe for long: those start in parallel.
-        described += in_threads(self._describe, calling, self.request.max_workers,
-                                eager="agent" in self.request.ip_sources)
+        described += in_threads(self._describe, calling, self.request.max_workers, eager="agent" in self.request.ip_sources)
         self._log_failures()
         domains = sorted((entry for entry in described if entry is not None), key=lambda entry: entry["name"])
         return {"names": names, "domains": domains}
@@ -176,8 +175,7 @@ class HypervisorReader:
         as virt_domain_info reports them: one small metadata read, not the whole XML."""
         scope = libvirt.VIR_DOMAIN_AFFECT_CONFIG if persistent else libvirt.VIR_DOMAIN_AFFECT_CURRENT
         try:
-            text = self.conn.call("read the tags", record.domain.metadata, libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-                                  dxml.VIRTOPS_NS, scope, domain=record.name)
+            text = self.conn.call("read the tags", record.domain.metadata, libvirt.VIR_DOMAIN_METADATA_ELEMENT, dxml.VIRTOPS_NS, scope, domain=record.name)
         except LibvirtCallError as err:
             if err.code != libvirt.VIR_ERR_NO_DOMAIN_METADATA:
                 self._note("read the tags", f"'{record.name}': {err.text}")
@@ -194,8 +192,9 @@ class HypervisorReader:
             if source in self._unsupported or (source == "agent" and state != "running"):
                 continue
             try:
-                interfaces = self.conn.call(f"read the addresses from source {source}", record.domain.interfaceAddresses,
-                                            getattr(libvirt, _SOURCE_FLAGS[source]), domain=record.name)
+                interfaces = self.conn.call(
+                    f"read the addresses from source {source}", record.domain.interfaceAddresses, getattr(libvirt, _SOURCE_FLAGS[source]), domain=record.name
+                )
             except LibvirtCallError as err:
                 if err.code == libvirt.VIR_ERR_NO_SUPPORT:
                     self._unsupported.add(source)  # the whole hypervisor lacks it: stop asking

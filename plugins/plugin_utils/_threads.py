@@ -52,8 +52,7 @@ def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, e
             pass
 
     def start_helpers(left: int) -> None:  # this thread takes items too: one helper fewer than items left
-        helpers.extend(threading.Thread(target=work, name="libvirt-inventory", daemon=True)
-                       for _index in range(min(max_workers - 1, left - 1)))
+        helpers.extend(threading.Thread(target=work, name="libvirt-inventory", daemon=True) for _index in range(min(max_workers - 1, left - 1)))
         for helper in helpers:
             helper.start()
 
@@ -74,8 +73,7 @@ def in_threads(func: Callable[[Any], Any], items: list[Any], max_workers: int, e
     return results
 
 
-def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float,
-                on_late: Callable[[Any], None] | None = None) -> list[Any]:
+def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float, on_late: Callable[[Any], None] | None = None) -> list[Any]:
     """``[func(item) for item in items]``, each call in its own thread, all of them
     waited for at most ``seconds`` in all. A call that has not returned by then gives
     a TimedOut in its place; its (daemon) thread is left to finish on its own, and
@@ -101,8 +99,7 @@ def each_within(func: Callable[[Any], Any], items: list[Any], seconds: float,
         if on_late is not None:
             on_late(value)
 
-    threads = [threading.Thread(target=run, args=(index, item), name="virtops-within", daemon=True)
-               for index, item in enumerate(items)]
+    threads = [threading.Thread(target=run, args=(index, item), name="virtops-within", daemon=True) for index, item in enumerate(items)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + seconds

@@ -29,6 +29,9 @@ def mutations(xml: str) -> dict[str, str]:
             found["nic model"] = xml.replace(nic.group(0), changed_nic, 1)
             break
     description = re.search(r"<description>[^<]*</description>", xml)
-    found["description"] = (xml.replace(description.group(0), "<description>mutated by the corpus test</description>", 1)
-                            if description else xml.replace("</name>", "</name><description>added</description>", 1))
+    found["description"] = (
+        xml.replace(description.group(0), "<description>mutated by the corpus test</description>", 1)
+        if description
+        else xml.replace("</name>", "</name><description>added</description>", 1)
+    )
     return found

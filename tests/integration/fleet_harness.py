@@ -125,8 +125,9 @@ def ansible_inventory(inventory: Path, *args: str) -> dict:
 class PlaybookRun:
     """One `ansible-playbook virtops.libvirt.<playbook>` run, as documented in docs/fleet.md."""
 
-    def __init__(self, playbook: str, inventory: Path | str | list[Path | str], limit: str | None = None,
-                 extra: dict | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, playbook: str, inventory: Path | str | list[Path | str], limit: str | None = None, extra: dict | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         cmd = ["ansible-playbook", f"virtops.libvirt.{playbook}"]
         for source in inventory if isinstance(inventory, list) else [inventory]:
             cmd += ["-i", str(source)]

@@ -21,8 +21,7 @@ MODULES = {
 
 
 def adhoc(module: str, args: str) -> tuple[int, dict, str]:
-    cmd = ["ansible", "localhost", "-vvv", "-m", f"virtops.libvirt.{module}", "-a", args,
-           "-e", f"ansible_python_interpreter={sys.executable}"]
+    cmd = ["ansible", "localhost", "-vvv", "-m", f"virtops.libvirt.{module}", "-a", args, "-e", f"ansible_python_interpreter={sys.executable}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT, timeout=120)
     body = proc.stdout.partition(" => ")[2]
     assert body, proc.stdout + proc.stderr

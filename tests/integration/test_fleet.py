@@ -109,8 +109,7 @@ def test_power_playbook_in_serial_batches_with_options(fleet, tmp_path):
     extra = {"power_state": "shutdown", "power_timeout": 2, "power_retry_interval": 0, "power_on_timeout": "force"}
     run = PlaybookRun("power", inventory_file(tmp_path, fleet.prefix, read_tags=True), limit="tag_stubborn", extra=extra).assert_ok()
     assert domstate(stubborn) == "shut off"
-    assert re.fullmatch(rf"{stubborn}: running -> shutoff \(shutdown, destroy\), FORCED off after timeout, [0-9.]+ s, changed",
-                        run.line_of(stubborn))
+    assert re.fullmatch(rf"{stubborn}: running -> shutoff \(shutdown, destroy\), FORCED off after timeout, [0-9.]+ s, changed", run.line_of(stubborn))
     assert run.summary[-1] == "power_state=shutdown: 1 domain(s), 1 changed, 0 failed, 1 forced off"
 
 
@@ -119,8 +118,7 @@ def test_power_playbook_with_a_state_per_host(fleet, tmp_path):
     batch = fleet.define("normal", tags=("batch",))
     web = fleet.define("normal", tags=("web",))
     fleet.start(batch)
-    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True,
-                               compose={"power_state": "'shutdown' if 'batch' in libvirt_tags else 'running'"})
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True, compose={"power_state": "'shutdown' if 'batch' in libvirt_tags else 'running'"})
     run = PlaybookRun("power", inventory, limit="tag_batch:tag_web").assert_ok()
     assert (domstate(batch), domstate(web)) == ("shut off", "running")
     assert run.summary[-1] == "power_state=shutdown,running: 2 domain(s), 2 changed, 0 failed"
@@ -145,8 +143,11 @@ def test_fleet_playbooks_refuse_an_unlimited_inventory(fleet, tmp_path):
     inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
 
     # no --limit: refused once, before any domain is touched (check mode too, and in serial batches)
-    for extra, args in [({"power_state": "destroyed"}, ()), ({"power_state": "destroyed"}, ("--check",)),
-                        ({"power_state": "destroyed", "power_serial": 1}, ())]:
+    for extra, args in [
+        ({"power_state": "destroyed"}, ()),
+        ({"power_state": "destroyed"}, ("--check",)),
+        ({"power_state": "destroyed", "power_serial": 1}, ()),
+    ]:
         run = PlaybookRun("power", inventory, extra=extra, args=args)
         assert run.rc != 0 and UNLIMITED in run.output, run.output
         assert run.output.count("FAILED! =>") == 1, run.output  # once, not per host or batch
@@ -181,11 +182,21 @@ def decoy_localhost(tmp_path):
     attempts = tmp_path / "ssh-attempts"
     proxy = f"sh -c 'echo %h >> {attempts}; exit 1'"
     path = tmp_path / "decoy.yml"
-    path.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
-        "ansible_host": "192.0.2.1",
-        "ansible_connection": "ssh",
-        "ansible_ssh_common_args": f'-o ConnectTimeout=2 -o ProxyCommand="{proxy}"',
-    }}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_host": "192.0.2.1",
+                            "ansible_connection": "ssh",
+                            "ansible_ssh_common_args": f'-o ConnectTimeout=2 -o ProxyCommand="{proxy}"',
+                        }
+                    }
+                }
+            }
+        )
+    )
     return path, attempts
 
 
@@ -230,7 +241,7 @@ def test_rolling_restart_in_batches(fleet, tmp_path, batch_size):
         assert boot_count(name) == 2, f"{name} did not boot a second time"
         assert len(watch.times(name, "power button pressed")) == 1
         assert domstate(name) == "running"
-    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     for done, following in zip(batches, batches[1:]):
         # the next batch was asked to reboot only once the previous one had booted again
         back = max(watch.times(name, "acpid started")[-1] for name in done)
@@ -266,8 +277,9 @@ def test_rolling_restart_shows_a_forced_reset(fleet, tmp_path):
     inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
     extra = {"restart_timeout": 2, "restart_retry_interval": 0, "restart_on_timeout": "force"}
     run = PlaybookRun("restart_rolling", inventory, limit="tag_web", extra=extra).assert_ok()
-    assert re.match(rf"{stubborn}: running -> running \(reboot, reset\), FORCED reset after timeout, in [0-9.]+ s",
-                    run.line_of(stubborn)), run.line_of(stubborn)
+    assert re.match(rf"{stubborn}: running -> running \(reboot, reset\), FORCED reset after timeout, in [0-9.]+ s", run.line_of(stubborn)), run.line_of(
+        stubborn
+    )
     assert run.summary[-1] == "rolling restart in batches of 1: 1 of 1 domain(s) restarted, 1 forced reset"
     Fleet.wait_ready(stubborn, count=2)
     assert boot_count(stubborn) == 2
@@ -293,8 +305,7 @@ def test_two_hypervisors_one_over_ssh(fleet, tmp_path, ssh_uri):
     assert sorted(listing["tag_batch"]["hosts"]) == sorted(hostvars)
 
     logins = sshd_logins()
-    run = PlaybookRun("power", inventory, limit="libvirt_hypervisor_viassh:&libvirt_running",
-                      extra={"power_state": "shutdown"}).assert_ok()
+    run = PlaybookRun("power", inventory, limit="libvirt_hypervisor_viassh:&libvirt_running", extra={"power_state": "shutdown"}).assert_ok()
     assert [domstate(name) for name in names] == ["shut off"] * 2
     assert run.summary[-1] == "power_state=shutdown: 2 domain(s), 2 changed, 0 failed"
     for name in names:
@@ -311,14 +322,17 @@ def test_virt_domain_and_virt_power_over_ssh(fleet, tmp_path, ssh_uri):
     name = f"{fleet.prefix}ssh"
     xml = tagged_xml(name, "normal", ["viassh"])
     domain = {"name": name, "uri": ssh_uri}
-    results = playbook([
-        {"name": "Define over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
-        {"name": "Define again over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
-        {"name": "Start over ssh", "virtops.libvirt.virt_power": {**domain, "state": "running"}},
-        {"name": "Pause over ssh", "virtops.libvirt.virt_power": {**domain, "state": "paused"}},
-        {"name": "Power off over ssh", "virtops.libvirt.virt_power": {**domain, "state": "destroyed"}},
-        {"name": "Undefine over ssh", "virtops.libvirt.virt_domain": {**domain, "state": "absent"}},
-    ], tmp_path)
+    results = playbook(
+        [
+            {"name": "Define over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
+            {"name": "Define again over ssh", "virtops.libvirt.virt_domain": {**domain, "xml": xml}},
+            {"name": "Start over ssh", "virtops.libvirt.virt_power": {**domain, "state": "running"}},
+            {"name": "Pause over ssh", "virtops.libvirt.virt_power": {**domain, "state": "paused"}},
+            {"name": "Power off over ssh", "virtops.libvirt.virt_power": {**domain, "state": "destroyed"}},
+            {"name": "Undefine over ssh", "virtops.libvirt.virt_domain": {**domain, "state": "absent"}},
+        ],
+        tmp_path,
+    )
     define, define_again, start, pause, power_off, undefine = results
     assert define["changed"] and not define_again["changed"]
     assert (start["changed"], start["previous_state"], start["state"]) == (True, "shutoff", "running")

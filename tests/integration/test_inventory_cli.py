@@ -74,10 +74,28 @@ def inventory_json(result: subprocess.CompletedProcess) -> dict[str, Any]:
 def test_delegate_to_localhost_stays_on_the_controller(tmp_path, ansible_cli):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("localhost"), Domain("web1")])
     playbook = tmp_path / "where.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "The controller is the implicit localhost", "ansible.builtin.assert": {"that": [
-            "ansible_connection == 'local'", "libvirt_name is undefined", "ansible_host | default('') != hostvars['localhost@localhost'].ansible_host"]}},
-    ]}]))
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "The controller is the implicit localhost",
+                            "ansible.builtin.assert": {
+                                "that": [
+                                    "ansible_connection == 'local'",
+                                    "libvirt_name is undefined",
+                                    "ansible_host | default('') != hostvars['localhost@localhost'].ansible_host",
+                                ]
+                            },
+                        },
+                    ],
+                }
+            ]
+        )
+    )
     played = ansible_cli("ansible-playbook", "-i", str(write_config(tmp_path, uri=uri)), str(playbook))
     assert played.returncode == 0, played.stdout + played.stderr
     assert "ok=1" in played.stdout and "domain 'localhost' of hypervisor 'localhost' is the inventory host 'localhost@localhost'" in played.stderr
@@ -111,10 +129,23 @@ def test_text_from_the_hypervisor_is_never_templated(tmp_path, ansible_cli):
     assert (variables["libvirt_name"], variables["libvirt_tags"]) == (EVIL_NAME, [EVIL_TAG, "web"])
 
     playbook = tmp_path / "show.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False, "tasks": [
-        {"name": "Tags", "ansible.builtin.debug": {"var": "libvirt_tags"}},
-        {"name": "Names", "ansible.builtin.debug": {"msg": "{{ inventory_hostname }} is {{ libvirt_name }} with {{ libvirt_tags | join(',') }}"}},
-    ]}]))
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "all",
+                    "gather_facts": False,
+                    "tasks": [
+                        {"name": "Tags", "ansible.builtin.debug": {"var": "libvirt_tags"}},
+                        {
+                            "name": "Names",
+                            "ansible.builtin.debug": {"msg": "{{ inventory_hostname }} is {{ libvirt_name }} with {{ libvirt_tags | join(',') }}"},
+                        },
+                    ],
+                }
+            ]
+        )
+    )
     played = ansible_cli("ansible-playbook", "-i", str(config), str(playbook), env=probe)
     assert played.returncode == 0, played.stdout + played.stderr
     assert "probe-was-templated" not in played.stdout and "evil-49" not in played.stdout
@@ -161,8 +192,13 @@ def test_host_vars_files_override_ansible_host(tmp_path, ansible_cli):
 def test_ansible_inventory_lists_two_hypervisors(tmp_path, ansible_cli):
     one = write_fleet(tmp_path / "one.xml", fleet(30))
     two = write_fleet(tmp_path / "two.xml", fleet(5) + [Domain("solo", tags=("db",))])
-    config = write_config(tmp_path, uris=[{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}], read_tags=True,
-                          states=["running", "paused"], keyed_groups=[{"key": "libvirt_hypervisor", "prefix": "on"}])
+    config = write_config(
+        tmp_path,
+        uris=[{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}],
+        read_tags=True,
+        states=["running", "paused"],
+        keyed_groups=[{"key": "libvirt_hypervisor", "prefix": "on"}],
+    )
     listed = unwrap(inventory_json(ansible_cli("ansible-inventory", "-i", str(config), "--list")))
     hostvars = listed["_meta"]["hostvars"]
     assert "vm00000@kvm1" in hostvars and "vm00000@kvm2" in hostvars and "vm00010" in hostvars and "solo" in hostvars

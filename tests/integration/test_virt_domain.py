@@ -25,14 +25,23 @@ def guest_xml(name: str, *options: str) -> str:
 def adhoc(module: str, args: dict, *flags: str) -> tuple[dict | None, str]:
     """One `ansible localhost -m virtops.libvirt.<module> -a '<json>'` run: its
     result (None with -v... flags, whose output is not one JSON) and its whole output."""
-    cmd = ["ansible", "localhost", "-m", f"virtops.libvirt.{module}", "-a", json.dumps({"uri": URI, **args}),
-           "-e", f"ansible_python_interpreter={sys.executable}", *flags]
+    cmd = [
+        "ansible",
+        "localhost",
+        "-m",
+        f"virtops.libvirt.{module}",
+        "-a",
+        json.dumps({"uri": URI, **args}),
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        *flags,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
     output = proc.stdout + proc.stderr
     if any(flag.startswith("-v") for flag in flags):
         return None, output
     status, _sep, body = proc.stdout.partition(" => ")
-    result = json.loads(body[:body.rindex("}") + 1])
+    result = json.loads(body[: body.rindex("}") + 1])
     result["failed"] = status.rpartition("| ")[2].strip() == "FAILED!"  # the callback leaves it out
     return result, output
 
@@ -55,15 +64,19 @@ def name(guests):
 def test_define_check_mode_idempotency_and_diff(name, tmp_path):
     xml = guest_xml(name)
     bigger = xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>160</memory>")
-    results = playbook([
-        {**domain_task(name, xml=xml), "check_mode": True},
-        domain_task(name, xml=xml),
-        {**domain_task(name, xml=xml), "check_mode": True},
-        domain_task(name, xml=xml),
-        {**domain_task(name, xml=bigger), "check_mode": True},
-        domain_task(name, xml=bigger),
-        domain_task(name, xml=bigger),
-    ], tmp_path, diff=True)
+    results = playbook(
+        [
+            {**domain_task(name, xml=xml), "check_mode": True},
+            domain_task(name, xml=xml),
+            {**domain_task(name, xml=xml), "check_mode": True},
+            domain_task(name, xml=xml),
+            {**domain_task(name, xml=bigger), "check_mode": True},
+            domain_task(name, xml=bigger),
+            domain_task(name, xml=bigger),
+        ],
+        tmp_path,
+        diff=True,
+    )
     predicted, defined, check_again, again, predicted_change, changed, changed_again = results
     assert predicted["changed"] and defined["changed"]
     assert (check_again["changed"], again["changed"]) == (False, False)
@@ -81,12 +94,15 @@ def test_pending_restart_and_restart_if_pending(name, guests, tmp_path):
     guests.wait_ready(name)
     old_id = virsh("domid", name)
     bigger = xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>192</memory>")
-    left, kept, restarted, settled = playbook([
-        domain_task(name, xml=bigger),
-        domain_task(name, xml=bigger),
-        domain_task(name, xml=bigger, restart="if_pending", restart_timeout=60),
-        domain_task(name, xml=bigger, restart="if_pending"),
-    ], tmp_path)
+    left, kept, restarted, settled = playbook(
+        [
+            domain_task(name, xml=bigger),
+            domain_task(name, xml=bigger),
+            domain_task(name, xml=bigger, restart="if_pending", restart_timeout=60),
+            domain_task(name, xml=bigger, restart="if_pending"),
+        ],
+        tmp_path,
+    )
     assert (left["changed"], left["pending_restart"], left["restarted"]) == (True, True, False)
     assert (kept["changed"], kept["pending_restart"]) == (False, True)
     assert (restarted["changed"], restarted["restarted"], restarted["pending_restart"]) == (True, True, False)
@@ -124,9 +140,14 @@ def test_absent_keeps_nvram_tpm_and_disks_unless_asked(name, tmp_path, remove):
     tpm_state = f"/var/lib/libvirt/swtpm/{virsh('domuuid', name)}"
     os.makedirs(tpm_state, exist_ok=True)  # what swtpm leaves after a first boot
     options = {"state": "absent", "remove_nvram": remove, "remove_tpm": remove, "remove_storage": remove}
-    predicted, removed, again = playbook([
-        {**domain_task(name, **options), "check_mode": True}, domain_task(name, **options), domain_task(name, **options),
-    ], tmp_path)
+    predicted, removed, again = playbook(
+        [
+            {**domain_task(name, **options), "check_mode": True},
+            domain_task(name, **options),
+            domain_task(name, **options),
+        ],
+        tmp_path,
+    )
     expected_flags = ["nvram", "tpm"] if remove else ["keep_nvram", "keep_tpm"]
     assert predicted["changed"] and predicted["undefine_flags"] == expected_flags
     assert removed["changed"] and removed["undefine_flags"] == expected_flags
@@ -148,13 +169,19 @@ def test_remove_storage_deletes_only_managed_volumes(name, tmp_path):
         volume = str(pool_dir / f"{name}.qcow2")
         outside = tmp_path / "outside.raw"
         outside.write_bytes(b"\0" * 4096)
-        xml = guest_xml(name).replace("<devices>", f"""<devices>
+        xml = guest_xml(name).replace(
+            "<devices>",
+            f"""<devices>
     <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{volume}'/><target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><source file='{outside}'/><target dev='vdb' bus='virtio'/></disk>""")
-        kept, removed = playbook([
-            domain_task(name, xml=xml),
-            domain_task(name, state="absent", remove_storage=True),
-        ], tmp_path)
+    <disk type='file' device='disk'><source file='{outside}'/><target dev='vdb' bus='virtio'/></disk>""",
+        )
+        kept, removed = playbook(
+            [
+                domain_task(name, xml=xml),
+                domain_task(name, state="absent", remove_storage=True),
+            ],
+            tmp_path,
+        )
         assert kept["changed"] and removed["removed_volumes"] == [volume]
         assert not os.path.exists(volume) and outside.exists()
     finally:
@@ -162,29 +189,39 @@ def test_remove_storage_deletes_only_managed_volumes(name, tmp_path):
 
 
 def test_absent_refuses_a_running_domain_without_force(name, guests, tmp_path):
-    results = playbook([
-        domain_task(name, xml=guest_xml(name)), power_task(name, "running"),
-        {**domain_task(name, state="absent"), "expect_failure": True},
-        domain_task(name, state="absent", force=True),
-    ], tmp_path)
+    results = playbook(
+        [
+            domain_task(name, xml=guest_xml(name)),
+            power_task(name, "running"),
+            {**domain_task(name, state="absent"), "expect_failure": True},
+            domain_task(name, state="absent", force=True),
+        ],
+        tmp_path,
+    )
     refused, removed = results[2], results[3]
     assert refused["failed"] and "is running, so it is not undefined" in refused["msg"]
     assert removed["changed"] and name not in virsh("list", "--all", "--name")
 
 
 HOSTILE = {
-    "entity": ("<!DOCTYPE domain [<!ENTITY secret SYSTEM 'file:///etc/shadow'>]>"
-               "<domain type='qemu'><name>NAME</name><description>&secret;</description></domain>",
-               "has a document type declaration (<!DOCTYPE ...>)"),
-    "external dtd": ("<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/evil.dtd'><domain type='qemu'><name>NAME</name></domain>",
-                     "has a document type declaration (<!DOCTYPE ...>)"),
-    "utf-7 dtd": ('<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE domain +AFs-+ADw-!ENTITY secret SYSTEM '
-                  "'file:///etc/shadow'+AD4-+AF0-+AD4-<domain type='qemu'><name>NAME</name></domain>",
-                  "is not well-formed"),
-    "wrong name": ("<domain type='qemu'><name>someone-else</name><memory>65536</memory></domain>",
-                   "names the domain 'someone-else' but option name is"),
-    "invalid value": ("<domain type='qemu'><name>NAME</name><memory unit='MiB'>lots</memory>"
-                      "<os><type arch='x86_64'>hvm</type></os></domain>", "libvirt refused the definition of domain"),
+    "entity": (
+        "<!DOCTYPE domain [<!ENTITY secret SYSTEM 'file:///etc/shadow'>]><domain type='qemu'><name>NAME</name><description>&secret;</description></domain>",
+        "has a document type declaration (<!DOCTYPE ...>)",
+    ),
+    "external dtd": (
+        "<!DOCTYPE domain SYSTEM 'http://127.0.0.1:9/evil.dtd'><domain type='qemu'><name>NAME</name></domain>",
+        "has a document type declaration (<!DOCTYPE ...>)",
+    ),
+    "utf-7 dtd": (
+        '<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE domain +AFs-+ADw-!ENTITY secret SYSTEM '
+        "'file:///etc/shadow'+AD4-+AF0-+AD4-<domain type='qemu'><name>NAME</name></domain>",
+        "is not well-formed",
+    ),
+    "wrong name": ("<domain type='qemu'><name>someone-else</name><memory>65536</memory></domain>", "names the domain 'someone-else' but option name is"),
+    "invalid value": (
+        "<domain type='qemu'><name>NAME</name><memory unit='MiB'>lots</memory><os><type arch='x86_64'>hvm</type></os></domain>",
+        "libvirt refused the definition of domain",
+    ),
     "not xml": ("<domain><name>NAME</name>", "is not well-formed"),
 }
 
@@ -193,8 +230,7 @@ HOSTILE = {
 def test_hostile_or_invalid_xml_changes_nothing(name, tmp_path, case):
     xml, message = HOSTILE[case]
     task = domain_task(name, xml=xml.replace("NAME", name))
-    checked, result = playbook([{**task, "check_mode": True, "expect_failure": True}, {**task, "expect_failure": True}],
-                               tmp_path)
+    checked, result = playbook([{**task, "check_mode": True, "expect_failure": True}, {**task, "expect_failure": True}], tmp_path)
     # Check mode refuses what the module refuses; only libvirt's own validation needs a define.
     for outcome in (result,) if case == "invalid value" else (checked, result):
         assert outcome["failed"] and message in outcome["msg"] and outcome["changed"] is False
@@ -252,23 +288,30 @@ def test_secrets_never_appear_in_any_output(name):
 def redefine_snapshot(name: str, tmp_path) -> None:
     """Snapshot metadata (what undefine would delete) for a guest without disks."""
     path = tmp_path / "snapshot.xml"
-    path.write_text("<domainsnapshot><name>s1</name><state>shutoff</state><creationTime>1700000000</creationTime>"
-                    f"<memory snapshot='no'/>{virsh('dumpxml', '--inactive', name)}</domainsnapshot>")
+    path.write_text(
+        "<domainsnapshot><name>s1</name><state>shutoff</state><creationTime>1700000000</creationTime>"
+        f"<memory snapshot='no'/>{virsh('dumpxml', '--inactive', name)}</domainsnapshot>"
+    )
     virsh("snapshot-create", name, str(path), "--redefine")
 
 
 def test_absent_refuses_a_saved_image_and_snapshots_unless_asked(guests, tmp_path):
     name = guests.in_state("saved")
     redefine_snapshot(name, tmp_path)
-    role = {"name": "domains role", "ansible.builtin.include_role": {"name": "virtops.libvirt.domains"},
-            "vars": {"domains_uri": URI, "domains_list": [
-                {"name": name, "state": "absent", "remove_managed_save": True, "remove_snapshots_metadata": True}]}}
-    checked, refused, half, _role = playbook([
-        {**domain_task(name, state="absent"), "check_mode": True, "expect_failure": True},
-        {**domain_task(name, state="absent", force=True), "expect_failure": True},
-        {**domain_task(name, state="absent", remove_managed_save=True), "expect_failure": True},
-        role,
-    ], tmp_path)
+    role = {
+        "name": "domains role",
+        "ansible.builtin.include_role": {"name": "virtops.libvirt.domains"},
+        "vars": {"domains_uri": URI, "domains_list": [{"name": name, "state": "absent", "remove_managed_save": True, "remove_snapshots_metadata": True}]},
+    }
+    checked, refused, half, _role = playbook(
+        [
+            {**domain_task(name, state="absent"), "check_mode": True, "expect_failure": True},
+            {**domain_task(name, state="absent", force=True), "expect_failure": True},
+            {**domain_task(name, state="absent", remove_managed_save=True), "expect_failure": True},
+            role,
+        ],
+        tmp_path,
+    )
     for outcome in (checked, refused):
         assert outcome["failed"] and outcome["changed"] is False
         assert outcome["msg"].startswith(f"Domain '{name}' has a managed-save image and 1 snapshot(s); it is not removed")
@@ -311,24 +354,29 @@ def test_remove_storage_keeps_volumes_other_domains_use(guests, pool, tmp_path):
     guests.count += 1
     name, other = f"{guests.prefix}s{guests.count}", f"{guests.prefix}t{guests.count}"
     qcow2 = "<driver name='qemu' type='qcow2'/>"
-    disks = (f"<devices><disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/own.qcow2'/>"
-             "<target dev='vda' bus='virtio'/></disk>"
-             f"<disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/shared.qcow2'/>"
-             "<target dev='vdb' bus='virtio'/></disk>"
-             f"<disk type='file' device='cdrom'><source file='{pool_dir}/media.iso'/><target dev='hdc' bus='ide'/>"
-             "<readonly/></disk>")
-    reader = (f"<devices><disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/shared.qcow2'/>"
-              "<target dev='vda' bus='virtio'/><readonly/></disk>")
+    disks = (
+        f"<devices><disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/own.qcow2'/>"
+        "<target dev='vda' bus='virtio'/></disk>"
+        f"<disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/shared.qcow2'/>"
+        "<target dev='vdb' bus='virtio'/></disk>"
+        f"<disk type='file' device='cdrom'><source file='{pool_dir}/media.iso'/><target dev='hdc' bus='ide'/>"
+        "<readonly/></disk>"
+    )
+    reader = f"<devices><disk type='file' device='disk'>{qcow2}<source file='{pool_dir}/shared.qcow2'/><target dev='vda' bus='virtio'/><readonly/></disk>"
     options = {"state": "absent", "remove_storage": True}
-    predicted, removed = playbook([
-        domain_task(name, xml=guest_xml(name).replace("<devices>", disks)),
-        domain_task(other, xml=guest_xml(other).replace("<devices>", reader)),
-        {**domain_task(name, **options), "check_mode": True},
-        domain_task(name, **options),
-    ], tmp_path)[2:]
-    kept = [{"path": f"{pool_dir}/media.iso", "reason": "a read-only or shareable disk (installation media or data "
-             "other domains may use)"},
-            {"path": f"{pool_dir}/shared.qcow2", "reason": f"used by domain '{other}'"}]
+    predicted, removed = playbook(
+        [
+            domain_task(name, xml=guest_xml(name).replace("<devices>", disks)),
+            domain_task(other, xml=guest_xml(other).replace("<devices>", reader)),
+            {**domain_task(name, **options), "check_mode": True},
+            domain_task(name, **options),
+        ],
+        tmp_path,
+    )[2:]
+    kept = [
+        {"path": f"{pool_dir}/media.iso", "reason": "a read-only or shareable disk (installation media or data other domains may use)"},
+        {"path": f"{pool_dir}/shared.qcow2", "reason": f"used by domain '{other}'"},
+    ]
     assert predicted["removed_volumes"] == removed["removed_volumes"] == [f"{pool_dir}/own.qcow2"]
     assert predicted["kept_volumes"] == removed["kept_volumes"] == kept
     assert sorted(os.listdir(pool_dir)) == ["media.iso", "shared.qcow2"]
@@ -341,17 +389,24 @@ def test_remove_storage_keeps_a_writable_volume_another_domain_names(guests, poo
         virsh("vol-create-as", pool_name, volume, "16M", "--format", "qcow2")
     guests.count += 1
     name, other = f"{guests.prefix}s{guests.count}", f"{guests.prefix}t{guests.count}"
-    disks = "".join(f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{pool_dir}/{v}'/>"
-                    f"<target dev='{t}' bus='virtio'/></disk>" for v, t in (("own.qcow2", "vda"), ("data.qcow2", "vdb")))
-    by_pool = (f"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='{pool_name}' "
-               "volume='data.qcow2'/><target dev='vda' bus='virtio'/></disk>")
+    disks = "".join(
+        f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{pool_dir}/{v}'/><target dev='{t}' bus='virtio'/></disk>"
+        for v, t in (("own.qcow2", "vda"), ("data.qcow2", "vdb"))
+    )
+    by_pool = (
+        f"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='{pool_name}' "
+        "volume='data.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+    )
     options = {"state": "absent", "remove_storage": True}
-    predicted, removed = playbook([
-        domain_task(name, xml=guest_xml(name).replace("<devices>", "<devices>" + disks)),
-        domain_task(other, xml=guest_xml(other).replace("<devices>", "<devices>" + by_pool)),
-        {**domain_task(name, **options), "check_mode": True},
-        domain_task(name, **options),
-    ], tmp_path)[2:]
+    predicted, removed = playbook(
+        [
+            domain_task(name, xml=guest_xml(name).replace("<devices>", "<devices>" + disks)),
+            domain_task(other, xml=guest_xml(other).replace("<devices>", "<devices>" + by_pool)),
+            {**domain_task(name, **options), "check_mode": True},
+            domain_task(name, **options),
+        ],
+        tmp_path,
+    )[2:]
     kept = [{"path": f"{pool_dir}/data.qcow2", "reason": f"used by domain '{other}'"}]
     assert predicted["kept_volumes"] == removed["kept_volumes"] == kept
     assert removed["removed_volumes"] == [f"{pool_dir}/own.qcow2"] and os.listdir(pool_dir) == ["data.qcow2"]
@@ -360,10 +415,14 @@ def test_remove_storage_keeps_a_writable_volume_another_domain_names(guests, poo
 # -- names, encodings, DOCTYPE in text -------------------------------------------------
 def test_names_must_be_exact_and_hold_no_nul(name):
     for args, message in [
-        ({"name": name, "xml": guest_xml(name).replace(f"<name>{name}</name>", f"<name> {name} </name>")},
-         f"The XML names the domain ' {name} ' but option name is '{name}'"),
-        ({"name": f" {name}", "xml": guest_xml(name).replace(f"<name>{name}</name>", f"<name> {name}</name>")},
-         f"Option name ' {name}' begins or ends with blanks"),
+        (
+            {"name": name, "xml": guest_xml(name).replace(f"<name>{name}</name>", f"<name> {name} </name>")},
+            f"The XML names the domain ' {name} ' but option name is '{name}'",
+        ),
+        (
+            {"name": f" {name}", "xml": guest_xml(name).replace(f"<name>{name}</name>", f"<name> {name}</name>")},
+            f"Option name ' {name}' begins or ends with blanks",
+        ),
         ({"name": f"{name}\x00x", "xml": guest_xml(name)}, "Option name holds a NUL character"),
     ]:
         result, output = adhoc("virt_domain", args)
@@ -374,7 +433,8 @@ def test_names_must_be_exact_and_hold_no_nul(name):
 
 def test_text_is_read_as_utf8_whatever_the_declaration(name, tmp_path):
     xml = '<?xml version="1.0" encoding="ISO-8859-1"?>\n' + guest_xml(name).replace(
-        "<description>virtops test guest</description>", "<description>café</description>")
+        "<description>virtops test guest</description>", "<description>café</description>"
+    )
     defined, again = playbook([domain_task(name, xml=xml), domain_task(name, xml=xml)], tmp_path)
     assert defined["changed"] and again["changed"] is False
     assert virsh("desc", name) == "café"
@@ -382,18 +442,26 @@ def test_text_is_read_as_utf8_whatever_the_declaration(name, tmp_path):
 
 def test_a_doctype_mentioned_in_text_is_fine(name, tmp_path):
     """Comments and CDATA may say anything: defined, listed, removed."""
-    xml = guest_xml(name).replace(
-        "<description>virtops test guest</description>",
-        "<!-- <!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]> -->"
-        "<description><![CDATA[<!DOCTYPE x [<!ENTITY y SYSTEM 'file:///etc/shadow'>]>]]></description>").replace(
-        "</metadata>", "<app:note xmlns:app='https://example.com/app'><![CDATA[<!ENTITY z 'z'>]]></app:note></metadata>")
-    defined, again, one, every, removed, gone = playbook([
-        domain_task(name, xml=xml), domain_task(name, xml=xml),
-        {"name": "info", "virtops.libvirt.virt_domain_info": {"uri": URI, "name": name, "definition": True}},
-        {"name": "info all", "virtops.libvirt.virt_domain_info": {"uri": URI}},
-        domain_task(name, state="absent"),
-        {"name": "info all after", "virtops.libvirt.virt_domain_info": {"uri": URI}},
-    ], tmp_path)
+    xml = (
+        guest_xml(name)
+        .replace(
+            "<description>virtops test guest</description>",
+            "<!-- <!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]> -->"
+            "<description><![CDATA[<!DOCTYPE x [<!ENTITY y SYSTEM 'file:///etc/shadow'>]>]]></description>",
+        )
+        .replace("</metadata>", "<app:note xmlns:app='https://example.com/app'><![CDATA[<!ENTITY z 'z'>]]></app:note></metadata>")
+    )
+    defined, again, one, every, removed, gone = playbook(
+        [
+            domain_task(name, xml=xml),
+            domain_task(name, xml=xml),
+            {"name": "info", "virtops.libvirt.virt_domain_info": {"uri": URI, "name": name, "definition": True}},
+            {"name": "info all", "virtops.libvirt.virt_domain_info": {"uri": URI}},
+            domain_task(name, state="absent"),
+            {"name": "info all after", "virtops.libvirt.virt_domain_info": {"uri": URI}},
+        ],
+        tmp_path,
+    )
     assert defined["changed"] and again["changed"] is False
     assert "&lt;!DOCTYPE x [&lt;!ENTITY y SYSTEM 'file:///etc/shadow'&gt;]&gt;" in one["domains"][0]["definition"]
     assert name in [entry["name"] for entry in every["domains"]]
@@ -403,8 +471,7 @@ def test_a_doctype_mentioned_in_text_is_fine(name, tmp_path):
 # -- options checked, and what a failure returns ----------------------------------------
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "-inf"])
 def test_restart_timeout_must_be_a_sane_number(name, value):
-    result, output = adhoc("virt_domain", {"name": name, "xml": guest_xml(name), "restart": "if_pending",
-                                           "restart_timeout": value})
+    result, output = adhoc("virt_domain", {"name": name, "xml": guest_xml(name), "restart": "if_pending", "restart_timeout": value})
     assert result["failed"] and "Option restart_timeout must be a number of seconds" in result["msg"], output
     assert name not in virsh("list", "--all", "--name")
 
@@ -414,10 +481,8 @@ def test_a_failed_restart_reports_the_define_it_made(name, guests, tmp_path):
     playbook([domain_task(name, xml=xml), power_task(name, "running")], tmp_path)
     guests.wait_ready(name)
     bigger = xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>160</memory>")
-    failed, = playbook([{**domain_task(name, xml=bigger, restart="if_pending", restart_timeout=2),
-                         "expect_failure": True}], tmp_path)
-    assert failed["failed"] and failed["msg"].startswith(
-        f"restart=if_pending could not restart domain '{name}' within restart_timeout=2 s (it is now running")
+    (failed,) = playbook([{**domain_task(name, xml=bigger, restart="if_pending", restart_timeout=2), "expect_failure": True}], tmp_path)
+    assert failed["failed"] and failed["msg"].startswith(f"restart=if_pending could not restart domain '{name}' within restart_timeout=2 s (it is now running")
     assert "sent: shutdown" in failed["msg"] and "raise restart_timeout" in failed["msg"]
     assert failed["changed"] is True  # the definition was written before the restart failed
     assert failed["differences"] == ["/domain/memory: want '160', have '131072'"]

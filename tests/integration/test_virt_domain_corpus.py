@@ -29,8 +29,12 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._definition.runner
 )
 
 CORPUS = sorted((ROOT / "tests" / "corpus" / "domains").glob("*.xml"))
-UNDEFINE = (libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_TPM)
+UNDEFINE = (
+    libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+    | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    | libvirt.VIR_DOMAIN_UNDEFINE_TPM
+)
 COUNTS: collections.Counter = collections.Counter()
 
 

@@ -60,10 +60,8 @@ class Adhoc:
     """One `ansible localhost -m virtops.libvirt.virt_power` run."""
 
     def __init__(self, args: dict, check: bool = False, env: dict | None = None) -> None:
-        arg_string = " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}"
-                              for key, value in args.items())
-        cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", arg_string,
-               "-e", f"ansible_python_interpreter={sys.executable}"]
+        arg_string = " ".join(f"{key}={','.join(value) if isinstance(value, list) else value}" for key, value in args.items())
+        cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_power", "-a", arg_string, "-e", f"ansible_python_interpreter={sys.executable}"]
         if check:
             cmd.append("--check")
         started = time.monotonic()
@@ -94,21 +92,29 @@ def playbook(tasks: list[dict], tmp_path: Path, diff: bool = False) -> list[dict
     for index, task in enumerate(tasks):
         task = {**task, "register": f"result_{index}"}
         if task.pop("expect_failure", False):
-            task = {"name": f"Expected to fail: {task['name']}", "block": [task],
-                    "rescue": [{"name": "Failed as expected", "ansible.builtin.debug": {"msg": "failed"}}]}
+            task = {
+                "name": f"Expected to fail: {task['name']}",
+                "block": [task],
+                "rescue": [{"name": "Failed as expected", "ansible.builtin.debug": {"msg": "failed"}}],
+            }
         registered.append(task)
     out = tmp_path / "results.json"
     collect = "[" + ", ".join(f"result_{i}" for i in range(len(tasks))) + "]"
-    play = [{
-        "name": "Integration test play",
-        "hosts": "localhost",
-        "gather_facts": False,
-        "vars": {"ansible_python_interpreter": sys.executable},
-        "tasks": [*registered, {
-            "name": "Save the results",
-            "ansible.builtin.copy": {"content": "{{ " + collect + " | to_json }}", "dest": str(out), "mode": "0644"},
-        }],
-    }]
+    play = [
+        {
+            "name": "Integration test play",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "vars": {"ansible_python_interpreter": sys.executable},
+            "tasks": [
+                *registered,
+                {
+                    "name": "Save the results",
+                    "ansible.builtin.copy": {"content": "{{ " + collect + " | to_json }}", "dest": str(out), "mode": "0644"},
+                },
+            ],
+        }
+    ]
     path = tmp_path / "play.yml"
     path.write_text(yaml.safe_dump(play, sort_keys=False))
     cmd = ["ansible-playbook", str(path), *(["--diff"] if diff else [])]
@@ -198,8 +204,7 @@ class BackgroundAdhoc:
     def module_started(self, timeout: float = 60) -> float:
         """Wait until the module runs on the controller; the time.monotonic() it was seen."""
         deadline = time.monotonic() + timeout
-        while subprocess.run(["pgrep", "-f", f"{self.tmp}/.*AnsiballZ_virt_power"], capture_output=True,
-                             check=False).returncode:
+        while subprocess.run(["pgrep", "-f", f"{self.tmp}/.*AnsiballZ_virt_power"], capture_output=True, check=False).returncode:
             assert self.thread.is_alive(), "ansible ended before its module was seen"
             assert time.monotonic() < deadline, "the module did not start"
             time.sleep(0.01)

@@ -96,8 +96,7 @@ GOAL_SPEEDUP = 5.0
 GOAL_SPEEDUP_SIZE = 1000
 
 # A shut-off domain as small as the QEMU driver accepts: no disk, no device.
-MINIMAL_XML = ("<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
-               "<os><type arch='x86_64'>hvm</type></os></domain>")
+MINIMAL_XML = "<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>"
 # Getters that libvirt-python answers from the object itself, without a call to the daemon.
 LOCAL_GETTERS = {"name", "UUIDString", "UUID", "ID", "connect", "c_pointer"}
 COUNTED_CLASSES = ("virConnect", "virDomain", "virNetwork")
@@ -221,8 +220,7 @@ class InProcessAnsible:
 
 def host_list(inventory: Any) -> list[tuple[str, dict[str, Any]]]:
     """Each host of an inventory with the variables a plugin set on it (not those add_host sets itself)."""
-    return [(name, {key: value for key, value in host.vars.items() if key not in ADD_HOST_VARIABLES})
-            for name, host in inventory.hosts.items()]
+    return [(name, {key: value for key, value in host.vars.items() if key not in ADD_HOST_VARIABLES}) for name, host in inventory.hosts.items()]
 
 
 def count_prefixed(names: Any) -> int:
@@ -365,7 +363,7 @@ def timed_parse(bench: Bench, key: str, size: int) -> float:
 def measure_parse(bench: Bench, result: SizeResult) -> None:
     keys = [OURS, THEIRS, FLOOR, READ]
     for rep in range(bench.reps):
-        for key in keys[rep % len(keys):] + keys[: rep % len(keys)]:
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
             if key == READ:
                 result.reads.append(bench.ansible.read())
             elif key == FLOOR:
@@ -396,7 +394,7 @@ def measure_cli(bench: Bench, result: SizeResult) -> None:
             cli_list(bench, key, result.size)
         bench.cli_warm = True
     for rep in range(bench.cli_reps):
-        for key in keys[rep % 2:] + keys[: rep % 2]:
+        for key in keys[rep % 2 :] + keys[: rep % 2]:
             result.cli[key].append(cli_list(bench, key, result.size))
 
 
@@ -411,11 +409,9 @@ def measure_size(bench: Bench, size: int) -> SizeResult:
     result.variables = max(len(variables) for _name, variables in bench.hosts)
     del plugin, inventory, _theirs, _theirs_inventory
     measure_parse(bench, result)
-    progress(f"{size}: parse() virtops {result.median(OURS):.3f} s, community {result.median(THEIRS):.3f} s,"
-             f" floor {result.median(FLOOR):.3f} s")
+    progress(f"{size}: parse() virtops {result.median(OURS):.3f} s, community {result.median(THEIRS):.3f} s, floor {result.median(FLOOR):.3f} s")
     measure_cli(bench, result)
-    progress(f"{size}: ansible-inventory --list virtops {statistics.median(result.cli[OURS]):.2f} s,"
-             f" community {statistics.median(result.cli[THEIRS]):.2f} s")
+    progress(f"{size}: ansible-inventory --list virtops {statistics.median(result.cli[OURS]):.2f} s, community {statistics.median(result.cli[THEIRS]):.2f} s")
     return result
 
 
@@ -459,8 +455,17 @@ def fleet_run(listener: StopListener, config: Path, names: Sequence[str], forks:
     sample = FleetSample(f"forks {forks}" if forks else "default forks (5)")
     try:
         boot(listener.conn, names)
-        cmd = [str(VENV_BIN / "ansible-playbook"), "virtops.libvirt.power", "-i", str(config), "-l", f"tag_{FLEET_TAG}",
-               "-e", "power_state=shutdown", *(["-f", str(forks)] if forks else [])]
+        cmd = [
+            str(VENV_BIN / "ansible-playbook"),
+            "virtops.libvirt.power",
+            "-i",
+            str(config),
+            "-l",
+            f"tag_{FLEET_TAG}",
+            "-e",
+            "power_state=shutdown",
+            *(["-f", str(forks)] if forks else []),
+        ]
         run = run_timed(cmd, tool_env("ansible.posix.json"))
         task_end = power_task_end(read_json_callback(run.stdout), names)
         off = max(listener.stopped_at(names, since=run.start).values())
@@ -507,26 +512,30 @@ def parse_rows(results: Sequence[SizeResult]) -> list[list[str]]:
     for r in results:
         floor_libvirt_s = statistics.median(r.floor_libvirt)
         floor_hosts_s = statistics.median(r.floor_hosts)
-        rows.append([
-            f"{r.size} ({r.domains})",
-            secs(r.parse[OURS]),
-            f"{statistics.median(r.reads):.3f} s",
-            secs(r.parse[THEIRS]),
-            f"{floor_libvirt_s:.3f} s",
-            f"{floor_hosts_s:.3f} s",
-            f"{floor_libvirt_s + floor_hosts_s:.3f} s",
-            f"{r.median(OURS) / r.median(FLOOR):.2f}x",
-            f"{r.median(THEIRS) / r.median(OURS):.1f}x",
-            calls_cell(r, OURS),
-            calls_cell(r, THEIRS),
-            f"{r.load:.2f}",
-        ])
+        rows.append(
+            [
+                f"{r.size} ({r.domains})",
+                secs(r.parse[OURS]),
+                f"{statistics.median(r.reads):.3f} s",
+                secs(r.parse[THEIRS]),
+                f"{floor_libvirt_s:.3f} s",
+                f"{floor_hosts_s:.3f} s",
+                f"{floor_libvirt_s + floor_hosts_s:.3f} s",
+                f"{r.median(OURS) / r.median(FLOOR):.2f}x",
+                f"{r.median(THEIRS) / r.median(OURS):.1f}x",
+                calls_cell(r, OURS),
+                calls_cell(r, THEIRS),
+                f"{r.load:.2f}",
+            ]
+        )
     return rows
 
 
 def cli_rows(results: Sequence[SizeResult]) -> list[list[str]]:
-    return [[f"{r.size} ({r.domains})", secs(r.cli[OURS]), secs(r.cli[THEIRS]),
-             f"{statistics.median(r.cli[THEIRS]) / statistics.median(r.cli[OURS]):.1f}x"] for r in results]
+    return [
+        [f"{r.size} ({r.domains})", secs(r.cli[OURS]), secs(r.cli[THEIRS]), f"{statistics.median(r.cli[THEIRS]) / statistics.median(r.cli[OURS]):.1f}x"]
+        for r in results
+    ]
 
 
 def slope(low: SizeResult, high: SizeResult, pick: Callable[[SizeResult], float]) -> str:
@@ -571,20 +580,28 @@ def goals(results: Sequence[SizeResult]) -> list[str]:
         return "met" if ok else "NOT met"
 
     ratios = [(r.size, r.median(OURS) / r.median(FLOOR)) for r in results]
-    lines = [f"goal: virtops parse() <= {GOAL_FLOOR_RATIO}x the floor at every size: "
-             + verdict(all(ratio <= GOAL_FLOOR_RATIO for _size, ratio in ratios))
-             + " (" + ", ".join(f"{size}: {ratio:.2f}x" for size, ratio in ratios) + ")"]
+    lines = [
+        f"goal: virtops parse() <= {GOAL_FLOOR_RATIO}x the floor at every size: "
+        + verdict(all(ratio <= GOAL_FLOOR_RATIO for _size, ratio in ratios))
+        + " ("
+        + ", ".join(f"{size}: {ratio:.2f}x" for size, ratio in ratios)
+        + ")"
+    ]
     at = [r for r in results if r.size == GOAL_SPEEDUP_SIZE]
     if at:
         speedup = at[0].median(THEIRS) / at[0].median(OURS)
-        lines.append(f"goal: virtops parse() >= {GOAL_SPEEDUP:g}x faster than community.libvirt's at {GOAL_SPEEDUP_SIZE}: "
-                     f"{verdict(speedup >= GOAL_SPEEDUP)} ({speedup:.1f}x)")
+        lines.append(
+            f"goal: virtops parse() >= {GOAL_SPEEDUP:g}x faster than community.libvirt's at {GOAL_SPEEDUP_SIZE}: "
+            f"{verdict(speedup >= GOAL_SPEEDUP)} ({speedup:.1f}x)"
+        )
     else:
         lines.append(f"goal: >= {GOAL_SPEEDUP:g}x faster at {GOAL_SPEEDUP_SIZE}: not measured (size {GOAL_SPEEDUP_SIZE} not in --sizes)")
     if len(results) > 1:
         low, high = results[0], results[-1]
-        lines.append(f"goal: per-domain cost of virtops parse() reported: met ({slope(low, high, SLOPES[0][1])} us/domain"
-                     f" between {low.domains} and {high.domains} domains)")
+        lines.append(
+            f"goal: per-domain cost of virtops parse() reported: met ({slope(low, high, SLOPES[0][1])} us/domain"
+            f" between {low.domains} and {high.domains} domains)"
+        )
     else:
         lines.append("goal: per-domain cost reported: NOT met (needs two sizes)")
     faster = [statistics.median(r.cli[OURS]) < statistics.median(r.cli[THEIRS]) for r in results]
@@ -636,35 +653,67 @@ NOTES = [
 ]
 
 
-def report(args: argparse.Namespace, conn: libvirt.virConnect, load_start: tuple[float, float, float],
-           results: Sequence[SizeResult], fleet: Sequence[FleetSample], connect_s: float) -> str:
+def report(
+    args: argparse.Namespace,
+    conn: libvirt.virConnect,
+    load_start: tuple[float, float, float],
+    results: Sequence[SizeResult],
+    fleet: Sequence[FleetSample],
+    connect_s: float,
+) -> str:
     parse_table = render_table(
-        ["size (domains)", "virtops parse()", "of which libvirt", "community parse()", "floor: libvirt", "floor: add hosts", "floor: sum",
-         "virtops/floor", "community/virtops", "libvirt calls virtops", "libvirt calls community", "load 1m"],
-        parse_rows(results))
-    cli_table = render_table(["size (domains)", "virtops ansible-inventory --list", "community ansible-inventory --list",
-                              "community/virtops"], cli_rows(results))
+        [
+            "size (domains)",
+            "virtops parse()",
+            "of which libvirt",
+            "community parse()",
+            "floor: libvirt",
+            "floor: add hosts",
+            "floor: sum",
+            "virtops/floor",
+            "community/virtops",
+            "libvirt calls virtops",
+            "libvirt calls community",
+            "load 1m",
+        ],
+        parse_rows(results),
+    )
+    cli_table = render_table(
+        ["size (domains)", "virtops ansible-inventory --list", "community ansible-inventory --list", "community/virtops"], cli_rows(results)
+    )
     pairs = [f"{low.domains}->{high.domains}" for low, high in slope_pairs(results)]
     slope_table = render_table(["us per domain (slope)", *pairs], slope_rows(results)) if pairs else "(one size: no slope)"
     variables = max((r.variables for r in results), default=0)
     out = [
-        "", "a/b/d. parse() in one process, seconds (median [min..max])", parse_table,
-        "", "c. whole process: ansible-inventory -i CONFIG --list, wall time", cli_table,
-        "", "d. cost per domain, microseconds (difference of medians / difference of domains)", slope_table,
-        "", "libvirt calls by function:", *call_lines(results),
+        "",
+        "a/b/d. parse() in one process, seconds (median [min..max])",
+        parse_table,
+        "",
+        "c. whole process: ansible-inventory -i CONFIG --list, wall time",
+        cli_table,
+        "",
+        "d. cost per domain, microseconds (difference of medians / difference of domains)",
+        slope_table,
+        "",
+        "libvirt calls by function:",
+        *call_lines(results),
         "",
     ]
     if fleet:
         out += [
             f"e. virtops.libvirt.power -l tag_{FLEET_TAG} -e power_state=shutdown, {FLEET_GUESTS} test guests, read_tags inventory (one run each)",
-            render_table(["forks", "request -> all off", "all off -> virt_power task ended", "request -> playbook returned", "error"],
-                         fleet_rows(fleet)),
+            render_table(["forks", "request -> all off", "all off -> virt_power task ended", "request -> playbook returned", "error"], fleet_rows(fleet)),
             "",
         ]
-    out += [*goals(results), "", *NOTES,
-            f"Our plugin set at most {variables} variables per host; opening + closing a read-only connection takes {connect_s * 1000:.1f} ms"
-            " (median), in virtops parse() but not in the floor.",
-            "", *host_facts(conn, load_start, args)]
+    out += [
+        *goals(results),
+        "",
+        *NOTES,
+        f"Our plugin set at most {variables} variables per host; opening + closing a read-only connection takes {connect_s * 1000:.1f} ms"
+        " (median), in virtops parse() but not in the floor.",
+        "",
+        *host_facts(conn, load_start, args),
+    ]
     return "\n".join(out)
 
 

@@ -97,9 +97,18 @@ def _lost_connection(err: Any) -> bool:
         return True
     if code in (libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_INTERNAL_ERROR):
         text = error_text(err).lower()
-        return any(marker in text for marker in (
-            "client socket is closed", "end of file while reading data", "cannot recv data",
-            "cannot write data", "connection reset by peer", "broken pipe", "no connection"))
+        return any(
+            marker in text
+            for marker in (
+                "client socket is closed",
+                "end of file while reading data",
+                "cannot recv data",
+                "cannot write data",
+                "connection reset by peer",
+                "broken pipe",
+                "no connection",
+            )
+        )
     return False
 
 
@@ -113,8 +122,7 @@ def _advice(code: int) -> str:
         return "libvirt timed out; the domain or its guest may be busy. Try again later."
     if code == libvirt.VIR_ERR_NO_SUPPORT:
         return "This hypervisor driver does not support it."
-    if code in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL, libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
-                libvirt.VIR_ERR_INVALID_ARG):
+    if code in (libvirt.VIR_ERR_XML_ERROR, libvirt.VIR_ERR_XML_DETAIL, libvirt.VIR_ERR_CONFIG_UNSUPPORTED, libvirt.VIR_ERR_INVALID_ARG):
         return "Correct the definition or the option named."
     return "See the libvirt daemon's log for details."
 
@@ -127,13 +135,16 @@ def map_error(err: Any, what: str, uri: str | None = None, domain: str | None = 
     subject = f"Domain '{domain}'{at}" if domain is not None else f"libvirt{at}"
     if code == libvirt.VIR_ERR_NO_DOMAIN and domain is not None:
         return DomainVanishedError(
-            f"Domain '{domain}'{at} vanished while trying to {what} (it was undefined elsewhere, or it was "
-            "transient and stopped).", code, text)
+            f"Domain '{domain}'{at} vanished while trying to {what} (it was undefined elsewhere, or it was transient and stopped).", code, text
+        )
     if _lost_connection(err):
         return ConnectionLostError(
             f"The connection to libvirt{at} broke while trying to {what}"
             f"{f' (domain {domain!r})' if domain is not None else ''}: {text}. Check that the libvirt "
-            "daemon is running; it may have been restarted.", code, text)
+            "daemon is running; it may have been restarted.",
+            code,
+            text,
+        )
     return LibvirtCallError(f"{subject}: cannot {what}: {text}. {_advice(code)}", code, text)
 
 
@@ -193,20 +204,23 @@ def open_raw(uri: str, readonly: bool = False, timeout: float | None = DEFAULT_C
             outcome["late"] = True
             raise VirtOpsError(
                 f"The libvirt daemon at URI '{shown}' did not answer within {timeout:g} s (option connect_timeout). "
-                "Check that its host and daemon are up and reachable, or raise connect_timeout.", uri=shown)
+                "Check that its host and daemon are up and reachable, or raise connect_timeout.",
+                uri=shown,
+            )
     if "error" in outcome:
         err = outcome["error"]
         raise VirtOpsError(
             f"Cannot connect to libvirt at URI '{shown}': {getattr(err, 'text', '') or err.msg}. Check the URI "
-            "and that the libvirt daemon is running and reachable by this user.", uri=shown)
+            "and that the libvirt daemon is running and reachable by this user.",
+            uri=shown,
+        )
     return outcome["conn"]
 
 
 class Connection:
     """One libvirt connection; every call to libvirt goes through ``call()``."""
 
-    def __init__(self, uri: str, readonly: bool = False, events: bool = False,
-                 timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> None:
+    def __init__(self, uri: str, readonly: bool = False, events: bool = False, timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> None:
         self.uri = uri
         # Called with each libvirt function before it is called (the inventory counts them).
         self.observe: Callable[[Callable[..., Any]], None] | None = None
@@ -249,8 +263,7 @@ class Connection:
         except libvirt.libvirtError:
             return False
 
-    def reconnect(self, deadline: float, clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> None:
+    def reconnect(self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         """Open the connection again, with backoff, until ``deadline`` (a ``clock()``
         value); ConnectionLostError when the daemon is not back by then."""
         self.close()
@@ -260,8 +273,8 @@ class Connection:
             left = deadline - clock()
             if left <= 0:
                 raise ConnectionLostError(
-                    f"The libvirt daemon at URI '{self.shown_uri}' did not come back in time"
-                    f"{f' (last error: {last})' if last else ''}.", None, last)
+                    f"The libvirt daemon at URI '{self.shown_uri}' did not come back in time{f' (last error: {last})' if last else ''}.", None, last
+                )
             try:
                 self.raw = open_raw(self.uri, self.readonly, min(self.timeout or left, max(left, 0.1)))
                 self._keepalive()
@@ -290,6 +303,6 @@ class Connection:
         if domain is None:
             wanted = f"named '{name}'" if name is not None else f"with UUID '{uuid}'"
             raise VirtOpsError(
-                f"No domain {wanted} at URI '{self.shown_uri}'. "
-                f"List the defined domains with: virsh -c '{self.shown_uri}' list --all", uri=self.shown_uri)
+                f"No domain {wanted} at URI '{self.shown_uri}'. List the defined domains with: virsh -c '{self.shown_uri}' list --all", uri=self.shown_uri
+            )
         return domain

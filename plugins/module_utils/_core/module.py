@@ -41,8 +41,7 @@ DOMAIN_IDENTITY_RULES: dict[str, Any] = {
 }
 
 
-def seconds(params: dict[str, Any], option: str, minimum: float = 0.0, zero_ok: bool = True,
-            maximum: float = 7 * 24 * 3600.0) -> float:
+def seconds(params: dict[str, Any], option: str, minimum: float = 0.0, zero_ok: bool = True, maximum: float = 7 * 24 * 3600.0) -> float:
     """The value of a duration option: finite, at least ``minimum`` (or exactly 0
     when ``zero_ok``), at most a week."""
     value = params[option]
@@ -50,8 +49,7 @@ def seconds(params: dict[str, Any], option: str, minimum: float = 0.0, zero_ok: 
     valid = math.isfinite(number) and (minimum <= number <= maximum or (zero_ok and number == 0))
     if not valid:
         lower = f"0 or at least {minimum:g}" if zero_ok and minimum > 0 else f"at least {minimum:g}"
-        raise VirtOpsError(f"Option {option} must be a number of seconds, {lower} and at most {maximum:g}, "
-                           f"not {value!r}.")
+        raise VirtOpsError(f"Option {option} must be a number of seconds, {lower} and at most {maximum:g}, not {value!r}.")
     return number
 
 
@@ -66,19 +64,23 @@ def check_name(value: Any, option: str = "name") -> str | None:
     return value
 
 
-def run_module(module: AnsibleModule, body: Callable[[Connection], dict[str, Any]], readonly: bool = False,
-               events: bool = False, needs_lxml: bool = False, check: Callable[[], object] | None = None) -> None:
+def run_module(
+    module: AnsibleModule,
+    body: Callable[[Connection], dict[str, Any]],
+    readonly: bool = False,
+    events: bool = False,
+    needs_lxml: bool = False,
+    check: Callable[[], object] | None = None,
+) -> None:
     """Check the requirements and options, connect, run ``body`` and exit; never returns.
 
     ``check`` validates options before anything is connected. A VirtOpsError from any
     step fails the module with its message and the partial result it carries.
     """
     if LIBVIRT_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("libvirt-python", url="https://pypi.org/project/libvirt-python/"),
-                         exception=LIBVIRT_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("libvirt-python", url="https://pypi.org/project/libvirt-python/"), exception=LIBVIRT_IMPORT_ERROR)
     if needs_lxml and core_xml.LXML_IMPORT_ERROR is not None:
-        module.fail_json(msg=missing_required_lib("lxml", url="https://pypi.org/project/lxml/"),
-                         exception=core_xml.LXML_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("lxml", url="https://pypi.org/project/lxml/"), exception=core_xml.LXML_IMPORT_ERROR)
     module.no_log_values.update(uri_secrets(module.params["uri"]))
     try:
         if check is not None:

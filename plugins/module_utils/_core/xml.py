@@ -51,7 +51,7 @@ def is_secret(tag: Any, attribute: str | None) -> bool:
 def secret_values(root: Element) -> set[str]:
     """The secrets a definition holds (the values at SECRET_PLACES), to scrub them from
     any text that might quote them (libvirt's error messages)."""
-    found = set()
+    found: set[str] = set()
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
@@ -70,15 +70,15 @@ def scrub(text: str, secrets: set[str]) -> str:
 
 
 def _parser():
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           remove_comments=True, remove_pis=True, huge_tree=False, encoding="utf-8")
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, remove_comments=True, remove_pis=True, huge_tree=False, encoding="utf-8"
+    )
 
 
 def parse(text: Any, source: str, root_tag: str | None = None) -> Element:
     """Parse XML text safely; VirtOpsError naming ``source`` when it is not usable."""
     if etree is None:
-        raise VirtOpsError("The Python library lxml is not installed; install it (pip install lxml or the "
-                           "python3-lxml package) where the module runs.")
+        raise VirtOpsError("The Python library lxml is not installed; install it (pip install lxml or the python3-lxml package) where the module runs.")
     if not isinstance(text, str):
         raise VirtOpsError(f"The XML in {source} must be a string, not {type(text).__name__}.")
     if "\x00" in text:
@@ -91,7 +91,8 @@ def parse(text: Any, source: str, root_tag: str | None = None) -> Element:
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.system_url or docinfo.public_id:
         raise VirtOpsError(
             f"The XML in {source} has a document type declaration (<!DOCTYPE ...>), which may declare "
-            "entities; such XML is refused so that nothing is ever read or expanded through it. Remove it.")
+            "entities; such XML is refused so that nothing is ever read or expanded through it. Remove it."
+        )
     if root_tag is not None and root.tag != root_tag:
         raise VirtOpsError(f"The XML in {source} is a <{_local(str(root.tag))}>, not a <{root_tag}>.")
     return root

@@ -60,5 +60,3 @@ def exact_differences(desired, current) -> list[str]:
     if record.get("canonical") != fingerprint(current):
         found.append("the definition was changed since it was applied")
     return found + differences(desired, without_applied(current))
-
-

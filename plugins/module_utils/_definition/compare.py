@@ -16,8 +16,20 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.xml import (
 )
 
 _UNITS = {
-    "b": 1, "bytes": 1, "kb": 1000, "k": 1024, "kib": 1024, "mb": 1000 ** 2, "m": 1024 ** 2, "mib": 1024 ** 2,
-    "gb": 1000 ** 3, "g": 1024 ** 3, "gib": 1024 ** 3, "tb": 1000 ** 4, "t": 1024 ** 4, "tib": 1024 ** 4,
+    "b": 1,
+    "bytes": 1,
+    "kb": 1000,
+    "k": 1024,
+    "kib": 1024,
+    "mb": 1000**2,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "tb": 1000**4,
+    "t": 1024**4,
+    "tib": 1024**4,
 }
 # Attributes scaled by a sibling unit attribute (e.g. NUMA <cell memory= unit=>).
 _SCALED_ATTRIBUTES = ("memory", "size")
@@ -35,6 +47,7 @@ def differences(desired, current) -> list[str]:
     found: list[str] = []
     _compare(desired, current, f"/{desired.tag}", found)
     return found
+
 
 def _compare(desired, current, path: str, found: list[str]) -> None:
     _compare_values(desired, current, path, found)
@@ -54,7 +67,9 @@ def _compare(desired, current, path: str, found: list[str]) -> None:
         else:
             found.append(f"{child_path}[{index + 1}]: {_describe(child)} is not in the current definition as written")
 
+
 _QEMU_CHANNEL_DIR = "/var/lib/libvirt/qemu/channel/target/"
+
 
 def _libvirt_drops(element) -> bool:
     """Elements libvirt accepts but does not keep in the persistent definition."""
@@ -64,12 +79,17 @@ def _libvirt_drops(element) -> bool:
     if parent.tag == "metadata":
         # libvirt keeps one metadata element per namespace (the first), none without a namespace
         namespace = etree.QName(element).namespace
-        return namespace is None or any(etree.QName(sibling).namespace == namespace
-                                        for sibling in element.itersiblings(preceding=True))
+        return namespace is None or any(etree.QName(sibling).namespace == namespace for sibling in element.itersiblings(preceding=True))
     # libvirt (re)makes a guest channel's socket path in its own directory when the domain starts
-    return (element.tag == "source" and parent.tag == "channel" and parent.get("type") == "unix"
-            and set(element.attrib) <= {"mode", "path"} and element.get("mode") == "bind"
-            and element.get("path", _QEMU_CHANNEL_DIR).startswith(_QEMU_CHANNEL_DIR))
+    return (
+        element.tag == "source"
+        and parent.tag == "channel"
+        and parent.get("type") == "unix"
+        and set(element.attrib) <= {"mode", "path"}
+        and element.get("mode") == "bind"
+        and element.get("path", _QEMU_CHANNEL_DIR).startswith(_QEMU_CHANNEL_DIR)
+    )
+
 
 def _find_match(child, have: list, used: set[int]) -> int | None:
     for position, candidate in enumerate(have):
@@ -77,10 +97,12 @@ def _find_match(child, have: list, used: set[int]) -> int | None:
             return position
     return None
 
+
 def differences_between(desired, current) -> list[str]:
     found: list[str] = []
     _compare(desired, current, _local(desired.tag), found)
     return found
+
 
 def _compare_values(desired, current, path: str, found: list[str]) -> None:
     unit = desired.get("unit")
@@ -106,15 +128,20 @@ def _compare_values(desired, current, path: str, found: list[str]) -> None:
             shown = (MASK, MASK) if is_secret(desired.tag, None) else (want_text, have_text)
             found.append(f"{path}: want {shown[0]!r}, have {shown[1]!r}")
 
+
 def _scalable(element) -> bool:
     return bool((element.text or "").strip()) or any(name in element.attrib for name in _SCALED_ATTRIBUTES)
 
+
 def _scaled(value: str | None, unit: str | None) -> int | None:
     """The amount in KiB, rounded up as libvirt stores it."""
+    if value is None:
+        return None
     try:
         return -(-int(value) * _UNITS[(unit or "KiB").lower()] // 1024)
-    except (TypeError, ValueError, KeyError):
+    except (ValueError, KeyError):
         return None
+
 
 def _same_value(tag: str, attribute: str | None, want: str, have: str) -> bool:
     if want == have:
@@ -125,22 +152,26 @@ def _same_value(tag: str, attribute: str | None, want: str, have: str) -> bool:
         return _machine_matches(want, have)
     return _number(want) is not None and _number(want) == _number(have)
 
+
 def _machine_matches(want: str, have: str) -> bool:
     """libvirt turns the aliases 'pc' and 'q35' into the versioned machine type."""
     aliases = {"pc": "pc-i440fx-", "q35": "pc-q35-"}
     return want in aliases and have.startswith(aliases[want])
 
+
 def _number(value: str | None) -> int | None:
+    if value is None:
+        return None
     try:
         return int(value, 0)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
+
 
 def _elements(element):
     return [child for child in element if isinstance(child.tag, str)]
 
-def _describe(element) -> str:
-    attributes = " ".join(f"{_local(k)}={MASK if is_secret(element.tag, k) else v!r}"
-                          for k, v in list(element.attrib.items())[:3])
-    return f"<{_local(element.tag)}{' ' + attributes if attributes else ''}>"
 
+def _describe(element) -> str:
+    attributes = " ".join(f"{_local(k)}={MASK if is_secret(element.tag, k) else v!r}" for k, v in list(element.attrib.items())[:3])
+    return f"<{_local(element.tag)}{' ' + attributes if attributes else ''}>"

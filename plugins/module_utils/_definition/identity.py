@@ -20,8 +20,7 @@ def with_identity(desired, current):
         name = result.find("name")
         (name.addnext(uuid) if name is not None else result.insert(0, uuid))
     written = {mac.get("address", "").lower() for mac in result.iterfind("devices/interface/mac")}
-    spare = [mac.get("address") for mac in current.iterfind("devices/interface/mac")
-             if mac.get("address", "").lower() not in written]
+    spare = [mac.get("address") for mac in current.iterfind("devices/interface/mac") if mac.get("address", "").lower() not in written]
     for nic, mac in zip([nic for nic in result.iterfind("devices/interface") if nic.find("mac") is None], spare):
         nic.insert(0, etree.Element("mac", address=mac))
     _carry_generated(result, current)
@@ -34,9 +33,11 @@ def _carry_generated(result, current) -> None:
     genid, current_genid = result.find("genid"), current.findtext("genid")
     if genid is not None and not (genid.text or "").strip() and current_genid:
         genid.text = current_genid
-    port_ids = {nic.find("mac").get("address", "").lower(): nic.find("virtualport/parameters").get("interfaceid")
-                for nic in current.iterfind("devices/interface")
-                if nic.find("mac") is not None and nic.find("virtualport/parameters[@interfaceid]") is not None}
+    port_ids = {
+        nic.find("mac").get("address", "").lower(): nic.find("virtualport/parameters").get("interfaceid")
+        for nic in current.iterfind("devices/interface")
+        if nic.find("mac") is not None and nic.find("virtualport/parameters[@interfaceid]") is not None
+    }
     for nic in result.iterfind("devices/interface"):
         mac, port = nic.find("mac"), nic.find("virtualport[@type='openvswitch']")
         if mac is None or port is None or port.find("parameters[@interfaceid]") is not None:
@@ -47,5 +48,3 @@ def _carry_generated(result, current) -> None:
             if parameters is None:
                 parameters = etree.SubElement(port, "parameters")
             parameters.set("interfaceid", interface_id)
-
-

@@ -36,21 +36,20 @@ def runtime_free(live):
 
 def persistent_xml(conn: Connection, domain: Any, name: str) -> str:
     """The persistent definition, secrets included (masked only when shown)."""
-    return conn.call("read its definition", domain.XMLDesc,
-                     libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE, domain=name)
+    return conn.call("read its definition", domain.XMLDesc, libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE, domain=name)
 
 
 def pending_restart(conn: Connection, domain: Any, name: str) -> bool:
     """Whether an active domain's persistent definition differs from the running one."""
-    if not conn.call("read whether it is active", domain.isActive, domain=name) \
-            or not conn.call("read whether it is persistent", domain.isPersistent, domain=name):
+    if not conn.call("read whether it is active", domain.isActive, domain=name) or not conn.call(
+        "read whether it is persistent", domain.isPersistent, domain=name
+    ):
         return False
     # MIGRATABLE formats both without the devices libvirt adds implicitly and with
     # the CPU as defined, not as expanded when the domain started.
     migratable = libvirt.VIR_DOMAIN_XML_MIGRATABLE | libvirt.VIR_DOMAIN_XML_SECURE
-    persistent = dxml.parse_domain(conn.call("read its definition", domain.XMLDesc,
-                                             migratable | libvirt.VIR_DOMAIN_XML_INACTIVE, domain=name),
-                                   "libvirt's definition")
-    live = dxml.parse_domain(conn.call("read its live definition", domain.XMLDesc, migratable, domain=name),
-                             "libvirt's live definition")
+    persistent = dxml.parse_domain(
+        conn.call("read its definition", domain.XMLDesc, migratable | libvirt.VIR_DOMAIN_XML_INACTIVE, domain=name), "libvirt's definition"
+    )
+    live = dxml.parse_domain(conn.call("read its live definition", domain.XMLDesc, migratable, domain=name), "libvirt's live definition")
     return bool(differences(without_applied(persistent), live) or differences(runtime_free(live), persistent))

@@ -47,9 +47,9 @@ def run(module) -> None:
     def check() -> None:
         check_name(params["name"])
         holder["request"] = DefinitionRequest(
-            check_mode=module.check_mode, diff_mode=module._diff,
-            **{**{key: params[key] for key in DefinitionRequest.__dataclass_fields__ if key in params},
-               "restart_timeout": seconds(params, "restart_timeout")},
+            check_mode=module.check_mode,
+            diff_mode=module._diff,
+            **{**{key: params[key] for key in DefinitionRequest.__dataclass_fields__ if key in params}, "restart_timeout": seconds(params, "restart_timeout")},
         )
 
     def body(conn: Connection) -> dict[str, Any]:

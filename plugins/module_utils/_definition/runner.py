@@ -76,7 +76,7 @@ class DomainDefinition:
             raise VirtOpsError(dxml.scrub(err.msg, self.secrets), **{**self.result, "changed": self.written}) from None
         return self.result
 
-    def parse(self, text: str, source: str):
+    def parse(self, text: str | None, source: str):
         root = dxml.parse_domain(text, source)
         self.secrets |= dxml.secret_values(root)
         return root
@@ -89,8 +89,8 @@ class DomainDefinition:
     def desired(self):
         if self.name != self.name.strip():
             raise VirtOpsError(
-                f"Option name {self.name!r} begins or ends with blanks; libvirt would keep them in the domain's "
-                "name. Give the name without them.")
+                f"Option name {self.name!r} begins or ends with blanks; libvirt would keep them in the domain's name. Give the name without them."
+            )
         root = self.parse(self.request.xml, "option xml")
         written = dxml.domain_name(root)
         if written is None:
@@ -102,7 +102,8 @@ class DomainDefinition:
         elif written != self.name:
             raise VirtOpsError(
                 f"The XML names the domain {written!r} but option name is {self.name!r}; make them exactly the "
-                "same, blanks included (renaming a domain is not done by redefining it).")
+                "same, blanks included (renaming a domain is not done by redefining it)."
+            )
         return root
 
     def present(self, domain) -> None:
@@ -137,10 +138,12 @@ class DomainDefinition:
             return
         self.result["definition"] = dxml.to_text(after)
         if self.request.diff_mode:
-            self.result["diff"] = {"before": dxml.to_text(before) if before is not None else "",
-                                   "after": self.result["definition"],
-                                   "before_header": f"{self.name} (persistent definition before)",
-                                   "after_header": f"{self.name} (after)"}
+            self.result["diff"] = {
+                "before": dxml.to_text(before) if before is not None else "",
+                "after": self.result["definition"],
+                "before_header": f"{self.name} (persistent definition before)",
+                "after_header": f"{self.name} (after)",
+            }
 
     def define(self, root):
         if self.request.match == "exact":
@@ -154,11 +157,9 @@ class DomainDefinition:
 
     def _define_xml(self, root):
         try:
-            domain = self.call("define it", self.conn.raw.defineXMLFlags, dxml.to_libvirt(root),
-                               libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            domain = self.call("define it", self.conn.raw.defineXMLFlags, dxml.to_libvirt(root), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         except LibvirtCallError as err:
-            raise VirtOpsError(
-                f"libvirt refused the definition of domain '{self.name}' at URI '{self.uri}': {err.text}") from err
+            raise VirtOpsError(f"libvirt refused the definition of domain '{self.name}' at URI '{self.uri}': {err.text}") from err
         self.written = True
         return domain
 
@@ -205,7 +206,8 @@ class DomainDefinition:
                 f"{self.request.restart_timeout:g} s ({now}; sent: {', '.join(sent) or 'nothing'}): {err.msg.split('. ')[0]}. "
                 "The new definition is saved and applies at its next start: raise restart_timeout, or shut the guest "
                 "down with virtops.libvirt.virt_power (state=shutdown, on_timeout=force powers it off when it ignores "
-                "the request).") from None
+                "the request)."
+            ) from None
         self.result["pending_restart"] = pending_restart(self.conn, domain, self.name)
 
     # -- absent --------------------------------------------------------------------
@@ -217,14 +219,14 @@ class DomainDefinition:
         if active and not self.request.force:
             raise VirtOpsError(
                 f"Domain '{self.name}' is running, so it is not undefined. Shut it down first "
-                "(virtops.libvirt.virt_power state=shutdown) or set force=true to power it off.")
+                "(virtops.libvirt.virt_power state=shutdown) or set force=true to power it off."
+            )
         persistent = self.call("read whether it is persistent", domain.isPersistent)
         root = self.persistent(domain)
         held = self.held(domain, persistent)
         flags = self.undefine_flags(root, held) if persistent else {}
         volumes = storage.plan(self.conn, self.name, uuid, root) if self.request.remove_storage else storage.StoragePlan()
-        self.result.update(changed=True, undefine_flags=sorted(flags), kept_volumes=volumes.kept,
-                           removed_volumes=[volume.path for volume in volumes.remove])
+        self.result.update(changed=True, undefine_flags=sorted(flags), kept_volumes=volumes.kept, removed_volumes=[volume.path for volume in volumes.remove])
         if self.request.check_mode:
             return
         self.result["removed_volumes"] = []
@@ -244,8 +246,7 @@ class DomainDefinition:
         held = {}
         if persistent and self.call("read whether it has a managed-save image", domain.hasManagedSaveImage, 0):
             held["managed_save"] = 1
-        for flag, what, method in (("snapshots_metadata", "snapshot", domain.snapshotNum),
-                                   ("checkpoints_metadata", "checkpoint", domain.listAllCheckpoints)):
+        for flag, what, method in (("snapshots_metadata", "snapshot", domain.snapshotNum), ("checkpoints_metadata", "checkpoint", domain.listAllCheckpoints)):
             count = _count(self.conn, self.name, f"count its {what}s", method)
             if count:
                 held[flag] = count
@@ -254,11 +255,15 @@ class DomainDefinition:
 
     def refuse_unless_allowed(self, held: dict[str, int]) -> None:
         """As libvirt does: nothing held goes unless its option says so."""
-        refused = [(text, option) for flag, text, option in (
-            ("managed_save", "a managed-save image", "remove_managed_save"),
-            ("snapshots_metadata", f"{held.get('snapshots_metadata')} snapshot(s)", "remove_snapshots_metadata"),
-            ("checkpoints_metadata", f"{held.get('checkpoints_metadata')} checkpoint(s)", "remove_snapshots_metadata"),
-        ) if flag in held and not getattr(self.request, option)]
+        refused = [
+            (text, option)
+            for flag, text, option in (
+                ("managed_save", "a managed-save image", "remove_managed_save"),
+                ("snapshots_metadata", f"{held.get('snapshots_metadata')} snapshot(s)", "remove_snapshots_metadata"),
+                ("checkpoints_metadata", f"{held.get('checkpoints_metadata')} checkpoint(s)", "remove_snapshots_metadata"),
+            )
+            if flag in held and not getattr(self.request, option)
+        ]
         if not refused:
             return
         them = "them" if len(refused) > 1 else "it"
@@ -267,23 +272,25 @@ class DomainDefinition:
             f"Domain '{self.name}' has {' and '.join(text for text, _option in refused)}; it is not removed, since "
             f"that would delete {them}. Set {options} to remove {them} with the domain (the data of internal "
             "snapshots stays inside the disk images), or remove them first (virsh managedsave-remove, "
-            "virsh snapshot-delete, virsh checkpoint-delete).")
+            "virsh snapshot-delete, virsh checkpoint-delete)."
+        )
 
     def undefine_flags(self, root, held: dict[str, int]) -> dict[str, int]:
         """The undefine flags this domain needs, by name: what goes with it (allowed by
         held()), and an explicit keep (or remove, when asked) for NVRAM and TPM state."""
-        flags = {name: value for name, value in (
-            ("managed_save", libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE),
-            ("snapshots_metadata", libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA),
-            ("checkpoints_metadata", libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA),
-        ) if name in held}
-        if root.find("os/nvram") is not None or root.find("os/loader[@type='pflash']") is not None \
-                or root.find("os[@firmware='efi']") is not None:
-            flags.update({"nvram": libvirt.VIR_DOMAIN_UNDEFINE_NVRAM} if self.request.remove_nvram
-                         else {"keep_nvram": libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM})
+        flags = {
+            name: value
+            for name, value in (
+                ("managed_save", libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE),
+                ("snapshots_metadata", libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA),
+                ("checkpoints_metadata", libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA),
+            )
+            if name in held
+        }
+        if root.find("os/nvram") is not None or root.find("os/loader[@type='pflash']") is not None or root.find("os[@firmware='efi']") is not None:
+            flags.update({"nvram": libvirt.VIR_DOMAIN_UNDEFINE_NVRAM} if self.request.remove_nvram else {"keep_nvram": libvirt.VIR_DOMAIN_UNDEFINE_KEEP_NVRAM})
         if root.find("devices/tpm") is not None:
-            flags.update({"tpm": libvirt.VIR_DOMAIN_UNDEFINE_TPM} if self.request.remove_tpm
-                         else {"keep_tpm": libvirt.VIR_DOMAIN_UNDEFINE_KEEP_TPM})
+            flags.update({"tpm": libvirt.VIR_DOMAIN_UNDEFINE_TPM} if self.request.remove_tpm else {"keep_tpm": libvirt.VIR_DOMAIN_UNDEFINE_KEEP_TPM})
         return flags
 
 

@@ -64,8 +64,7 @@ def plan(conn: Connection, name: str, uuid: str, root: Any) -> StoragePlan:
         return result
     reasons = _used_by_domains(conn, uuid, result.remove)
     reasons.update(_backing_files(conn, result.remove, reasons))
-    result.kept += [{"path": volume.path, "reason": reasons[volume.path]}
-                    for volume in result.remove if volume.path in reasons]
+    result.kept += [{"path": volume.path, "reason": reasons[volume.path]} for volume in result.remove if volume.path in reasons]
     result.remove = [volume for volume in result.remove if volume.path not in reasons]
     return result
 
@@ -76,10 +75,8 @@ def _volume(conn: Connection, name: str, source: Any) -> Volume | None:
         return None
     try:
         if source.get("pool") and source.get("volume"):
-            pool = conn.call(f"find storage pool {source.get('pool')!r}", conn.raw.storagePoolLookupByName,
-                             source.get("pool"), domain=name)
-            volume = conn.call(f"find volume {source.get('volume')!r}", pool.storageVolLookupByName,
-                               source.get("volume"), domain=name)
+            pool = conn.call(f"find storage pool {source.get('pool')!r}", conn.raw.storagePoolLookupByName, source.get("pool"), domain=name)
+            volume = conn.call(f"find volume {source.get('volume')!r}", pool.storageVolLookupByName, source.get("volume"), domain=name)
         elif source.get("file") or source.get("dev"):
             path = source.get("file") or source.get("dev")
             volume = conn.call(f"find the storage volume of {path}", conn.raw.storageVolLookupByPath, path, domain=name)
@@ -98,8 +95,7 @@ def _used_by_domains(conn: Connection, uuid: str, volumes: list[Volume]) -> dict
     """Why each volume another domain names stays, by volume path."""
     users: dict[str, list[str]] = {}
     keys = {volume.path: {("path", volume.path), ("volume", volume.pool, volume.name)} for volume in volumes}
-    active = {domain.UUIDString() for domain in conn.call(
-        "list the active domains", conn.raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+    active = {domain.UUIDString() for domain in conn.call("list the active domains", conn.raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
     for other in conn.call("list the domains", conn.raw.listAllDomains, 0):
         if other.UUIDString() == uuid:
             continue
@@ -107,8 +103,7 @@ def _used_by_domains(conn: Connection, uuid: str, volumes: list[Volume]) -> dict
         for volume in volumes:
             if keys[volume.path] & named and other.name() not in users.get(volume.path, []):
                 users.setdefault(volume.path, []).append(other.name())
-    return {path: f"used by domain{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in sorted(names))}"
-            for path, names in users.items()}
+    return {path: f"used by domain{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in sorted(names))}" for path, names in users.items()}
 
 
 def _references(conn: Connection, domain: Any, active: bool) -> set[tuple[str, ...]]:
@@ -148,8 +143,7 @@ def _backing_files(conn: Connection, volumes: list[Volume], reasons: dict[str, s
                 continue
             staying = sorted(user for user in backed_by.get(volume.path, ()) if user not in going or user in kept)
             if staying:
-                kept[volume.path] = f"the backing file of volume{'s' if len(staying) > 1 else ''} " + \
-                    ", ".join(repr(user) for user in staying)
+                kept[volume.path] = f"the backing file of volume{'s' if len(staying) > 1 else ''} " + ", ".join(repr(user) for user in staying)
                 changed = True
     return {path: reason for path, reason in kept.items() if path not in reasons}
 
@@ -157,13 +151,11 @@ def _backing_files(conn: Connection, volumes: list[Volume], reasons: dict[str, s
 def _backing_map(conn: Connection) -> dict[str, set[str]]:
     """For every backing file of a volume of an active pool, the volumes it backs."""
     backed_by: dict[str, set[str]] = {}
-    pools = conn.call("list the active storage pools", conn.raw.listAllStoragePools,
-                      libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    pools = conn.call("list the active storage pools", conn.raw.listAllStoragePools, libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
     for pool in pools:
         for volume in conn.call(f"list the volumes of storage pool {pool.name()!r}", pool.listAllVolumes, 0):
             try:
-                text = conn.call(f"describe volume {volume.name()!r} of storage pool {pool.name()!r}",
-                                 volume.XMLDesc, 0)
+                text = conn.call(f"describe volume {volume.name()!r} of storage pool {pool.name()!r}", volume.XMLDesc, 0)
             except LibvirtCallError as err:
                 if err.code == libvirt.VIR_ERR_NO_STORAGE_VOL:
                     continue  # deleted meanwhile

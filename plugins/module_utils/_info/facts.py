@@ -52,8 +52,7 @@ class Record:
 def _stats_request() -> tuple[int, int]:
     """State, vCPUs and memory, without waiting for a domain that is busy: a hung
     domain cannot stall the read."""
-    return (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON,
-            libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
+    return (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
 
 
 class FactsReader:
@@ -76,9 +75,10 @@ class FactsReader:
                 found = [(domain, {}) for domain in self.conn.call("list the domains", self.conn.raw.listAllDomains, 0)]
         else:
             found = self.conn.call("read the domains' state", self.conn.raw.domainListGetStats, domains, *_stats_request())
-        self.flags = {key: {domain.UUIDString() for domain in self.conn.call(
-            "list the domains", self.conn.raw.listAllDomains, getattr(libvirt, flag))}
-            for key, flag in _FLAG_LISTINGS.items()}
+        self.flags = {
+            key: {domain.UUIDString() for domain in self.conn.call("list the domains", self.conn.raw.listAllDomains, getattr(libvirt, flag))}
+            for key, flag in _FLAG_LISTINGS.items()
+        }
         return [Record(domain.name(), domain, values) for domain, values in found]
 
     # -- one domain: only what the statistics lack ------------------------------------------

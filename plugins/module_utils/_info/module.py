@@ -85,11 +85,9 @@ class DomainLister:
             return None
         entry = self.reader.facts(record, status)
         entry["state_text"] = f"{STATE_TEXT[status.state]} ({status.reason})"
-        root = dxml.parse_domain(persistent_xml(self.conn, record.domain, record.name),
-                                 f"libvirt's definition of domain '{record.name}'")
+        root = dxml.parse_domain(persistent_xml(self.conn, record.domain, record.name), f"libvirt's definition of domain '{record.name}'")
         active = status.state not in ("shutoff", "saved")
-        entry["pending_restart"] = bool(active and entry["persistent"]
-                                        and pending_restart(self.conn, record.domain, record.name))
+        entry["pending_restart"] = bool(active and entry["persistent"] and pending_restart(self.conn, record.domain, record.name))
         entry["tags"] = tags(root)
         if self.request.definition:
             entry["definition"] = dxml.to_text(root)

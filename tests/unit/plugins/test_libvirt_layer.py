@@ -14,18 +14,61 @@ import pytest
 PLUGINS = Path(__file__).resolve().parents[3] / "plugins"
 LAYER = PLUGINS / "module_utils" / "_core"
 
-_CLASSES = (libvirt.virConnect, libvirt.virDomain, libvirt.virStoragePool, libvirt.virStorageVol,
-            libvirt.virNetwork, libvirt.virDomainSnapshot, libvirt.virDomainCheckpoint, libvirt.virSecret,
-            libvirt.virNodeDevice, libvirt.virInterface, libvirt.virNWFilter, libvirt.virStream)
+_CLASSES = (
+    libvirt.virConnect,
+    libvirt.virDomain,
+    libvirt.virStoragePool,
+    libvirt.virStorageVol,
+    libvirt.virNetwork,
+    libvirt.virDomainSnapshot,
+    libvirt.virDomainCheckpoint,
+    libvirt.virSecret,
+    libvirt.virNodeDevice,
+    libvirt.virInterface,
+    libvirt.virNWFilter,
+    libvirt.virStream,
+)
 LIBVIRT_METHODS = {name for cls in _CLASSES for name in dir(cls) if not name.startswith("_")}
 # Read from the object itself, no round trip to the daemon: they cannot fail.
 LOCAL_GETTERS = {"name", "UUIDString", "UUID", "ID", "connect", "domain"}
 # Method names common outside libvirt too (dict.update, a file's close, ...): a call
 # counts as libvirt's when its receiver is named like a libvirt handle.
-AMBIGUOUS = {"close", "update", "info", "key", "value", "path", "parent", "send", "delete", "create", "state",
-             "refresh", "reset", "resize", "save", "restore", "recv", "abort", "finish", "build", "rename",
-             "suspend", "resume", "destroy", "reboot", "upload", "wipe", "vcpus", "migrate", "setAutostart",
-             "autostart", "isActive", "isPersistent", "XMLDesc"}
+AMBIGUOUS = {
+    "close",
+    "update",
+    "info",
+    "key",
+    "value",
+    "path",
+    "parent",
+    "send",
+    "delete",
+    "create",
+    "state",
+    "refresh",
+    "reset",
+    "resize",
+    "save",
+    "restore",
+    "recv",
+    "abort",
+    "finish",
+    "build",
+    "rename",
+    "suspend",
+    "resume",
+    "destroy",
+    "reboot",
+    "upload",
+    "wipe",
+    "vcpus",
+    "migrate",
+    "setAutostart",
+    "autostart",
+    "isActive",
+    "isPersistent",
+    "XMLDesc",
+}
 HANDLE_NAMES = ("domain", "dom", "raw", "pool", "volume", "vol", "snapshot", "virconn")
 
 
@@ -65,10 +108,16 @@ def test_no_raw_libvirt_call_outside_the_layer(path):
 
 
 def test_the_walker_sees_raw_calls_and_caught_libvirt_errors():
-    sample = ("def f(domain, conn, pool):\n    domain.create()\n    conn.raw.lookupByName('x')\n"
-              "    pool.refresh(0)\n    libvirt.open('qemu:///system')\n    {}.update(a=1)\n    domain.name()\n"
-              "    try:\n        pass\n    except libvirt.libvirtError:\n        pass\n")
+    sample = (
+        "def f(domain, conn, pool):\n    domain.create()\n    conn.raw.lookupByName('x')\n"
+        "    pool.refresh(0)\n    libvirt.open('qemu:///system')\n    {}.update(a=1)\n    domain.name()\n"
+        "    try:\n        pass\n    except libvirt.libvirtError:\n        pass\n"
+    )
     found = _violations_in(sample, "sample")
     assert [line.split(": ", 1)[1] for line in found] == [
-        "calls domain.create() directly", "calls conn.raw.lookupByName() directly",
-        "calls pool.refresh() directly", "calls libvirt.open() directly", "catches libvirtError"], found
+        "calls domain.create() directly",
+        "calls conn.raw.lookupByName() directly",
+        "calls pool.refresh() directly",
+        "calls libvirt.open() directly",
+        "catches libvirtError",
+    ], found

@@ -38,8 +38,13 @@ class Domain:
 
 
 def domain_xml(domain: Domain, index: int = 0, uuid: str | None = None) -> str:
-    parts = [f"<name>{escape(domain.name)}</name>", *([f"<uuid>{uuid}</uuid>"] if uuid else []), f"<memory unit='MiB'>{domain.memory_mib}</memory>",
-             f"<vcpu>{domain.vcpus}</vcpu>", "<os><type>hvm</type></os>"]
+    parts = [
+        f"<name>{escape(domain.name)}</name>",
+        *([f"<uuid>{uuid}</uuid>"] if uuid else []),
+        f"<memory unit='MiB'>{domain.memory_mib}</memory>",
+        f"<vcpu>{domain.vcpus}</vcpu>",
+        "<os><type>hvm</type></os>",
+    ]
     if domain.metadata is not None:
         parts.append(f"<metadata>{domain.metadata}</metadata>")
     elif domain.tags:
@@ -47,26 +52,22 @@ def domain_xml(domain: Domain, index: int = 0, uuid: str | None = None) -> str:
         parts.append(f"<metadata><virtops:tags xmlns:virtops='{VIRTOPS_NS}'>{tags}</virtops:tags></metadata>")
     if domain.network:
         mac = f"52:54:00:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}"
-        parts.append(f"<devices><interface type='network'><mac address='{mac}'/>"
-                     f"<source network='{escape(domain.network)}'/></interface></devices>")
+        parts.append(f"<devices><interface type='network'><mac address='{mac}'/><source network='{escape(domain.network)}'/></interface></devices>")
     if domain.state != "running":
         parts.append(f"<test:runstate>{_RUNSTATE[domain.state]}</test:runstate>")
     if domain.state == "saved":
         parts.append("<test:hasmanagedsave>yes</test:hasmanagedsave>")
     if domain.transient:
         parts.append("<test:transient/>")
-    return ("<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>"
-            + "".join(parts) + "</domain>")
+    return "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>" + "".join(parts) + "</domain>"
 
 
 def write_fleet(path: Path, domains: list[Domain]) -> str:
     """Write a <node> file for the test driver (with an in-memory network
     'default' that the driver invents addresses on) and return its URI."""
-    network = ("<network><name>default</name><bridge name='virbr9'/><forward/>"
-               "<ip address='192.168.122.1' netmask='255.255.255.0'/></network>")
+    network = "<network><name>default</name><bridge name='virbr9'/><forward/><ip address='192.168.122.1' netmask='255.255.255.0'/></network>"
     # UUIDs fixed by file and name, so that reading a file twice gives the same domains
-    body = "\n".join(domain_xml(domain, index, str(uuid5(NAMESPACE_URL, f"{path.resolve()}#{domain.name}")))
-                     for index, domain in enumerate(domains))
+    body = "\n".join(domain_xml(domain, index, str(uuid5(NAMESPACE_URL, f"{path.resolve()}#{domain.name}"))) for index, domain in enumerate(domains))
     path.write_text(f"<node>\n{body}\n{network}\n</node>\n")
     return f"test://{path.resolve()}"
 
@@ -75,9 +76,10 @@ def fleet(count: int, prefix: str = "vm") -> list[Domain]:
     """A mixed fleet: 4 in 10 running, 1 paused, 3 shut off, 1 saved, 1 running
     transient; every third one tagged."""
     cycle = ("running", "running", "running", "running", "paused", "shutoff", "shutoff", "shutoff", "saved", "running")
-    return [Domain(f"{prefix}{index:05d}", state=cycle[index % 10], tags=("web",) if index % 3 == 0 else (),
-                   transient=index % 10 == 9, vcpus=1 + index % 4)
-            for index in range(count)]
+    return [
+        Domain(f"{prefix}{index:05d}", state=cycle[index % 10], tags=("web",) if index % 3 == 0 else (), transient=index % 10 == 9, vcpus=1 + index % 4)
+        for index in range(count)
+    ]
 
 
 def write_config(directory: Path, stem: str = "test", **options: Any) -> Path:
@@ -124,20 +126,57 @@ EVIL_NAME = "evil-{{ 7*7 }}"
 EVIL_TAG = "{{ lookup('env','VIRTOPS_PROBE') }}"
 
 # Names of every kind libvirt takes, many of them names of groups of the configuration below.
-HOSTILE_NAMES = ["all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
-                 "tag_we_b", "big", "my_group", "role_db", "localhost", "a b", "x@y", "a:b", "[x]", "]", "-x", "*",
-                 "{{ lookup('pipe','id') }}", "é日本", "n" * 200, "plain"]
+HOSTILE_NAMES = [
+    "all",
+    "ungrouped",
+    "libvirt_running",
+    "libvirt_shutoff",
+    "libvirt_hypervisor_localhost",
+    "tag_web",
+    "tag_we_b",
+    "big",
+    "my_group",
+    "role_db",
+    "localhost",
+    "a b",
+    "x@y",
+    "a:b",
+    "[x]",
+    "]",
+    "-x",
+    "*",
+    "{{ lookup('pipe','id') }}",
+    "é日本",
+    "n" * 200,
+    "plain",
+]
 # Reserved: group names of that configuration, the sanitised name of a tag group
 # ('we b' gives tag_we_b) or of a group key ('my-group'), and the controller's name.
-RESERVED_HOSTILE = {"all", "ungrouped", "libvirt_running", "libvirt_shutoff", "libvirt_hypervisor_localhost", "tag_web",
-                    "tag_we_b", "big", "my_group", "role_db", "localhost"}
+RESERVED_HOSTILE = {
+    "all",
+    "ungrouped",
+    "libvirt_running",
+    "libvirt_shutoff",
+    "libvirt_hypervisor_localhost",
+    "tag_web",
+    "tag_we_b",
+    "big",
+    "my_group",
+    "role_db",
+    "localhost",
+}
 
 
 def hostile_config(tmp_path, **options):
     domains = [Domain(name, tags=("web", "we b"), state="shutoff" if name == "all" else "running") for name in HOSTILE_NAMES]
-    return write_config(tmp_path, uri=write_fleet(tmp_path / "fleet.xml", domains), read_tags=True,
-                        groups={"big": "libvirt_vcpus >= 1", "my-group": "true"},
-                        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}], **options)
+    return write_config(
+        tmp_path,
+        uri=write_fleet(tmp_path / "fleet.xml", domains),
+        read_tags=True,
+        groups={"big": "libvirt_vcpus >= 1", "my-group": "true"},
+        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}],
+        **options,
+    )
 
 
 def expected_host(name: str) -> str:
@@ -185,8 +224,7 @@ class CallRecorder:
         return opener
 
     def per_domain(self) -> Counter[str]:
-        return Counter({name: count for name, count in self.calls.items()
-                        if name not in ("getAllDomainStats", "listAllDomains", "close")})
+        return Counter({name: count for name, count in self.calls.items() if name not in ("getAllDomainStats", "listAllDomains", "close")})
 
 
 class _Recorded:

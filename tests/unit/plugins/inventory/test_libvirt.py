@@ -70,10 +70,17 @@ def libvirt_facts(variables: dict) -> dict:
 
 
 # -- configuration --------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "wanted"), [
-    ("lab.libvirt.yml", True), ("lab.libvirt.yaml", True),
-    ("libvirt.yml", False), ("lab.yml", False), ("lab.libvirt.yml.orig", False), ("lab.libvirt.json", False),
-])
+@pytest.mark.parametrize(
+    ("name", "wanted"),
+    [
+        ("lab.libvirt.yml", True),
+        ("lab.libvirt.yaml", True),
+        ("libvirt.yml", False),
+        ("lab.yml", False),
+        ("lab.libvirt.yml.orig", False),
+        ("lab.libvirt.json", False),
+    ],
+)
 def test_the_plugin_wants_files_ending_in_libvirt_yml(tmp_path, name, wanted):
     path = tmp_path / name
     path.write_text("plugin: virtops.libvirt.libvirt\n")
@@ -96,8 +103,7 @@ def test_uri_and_uris_together_are_an_error(tmp_path):
 def test_two_uris_with_the_same_label_are_an_error_naming_both(tmp_path):
     one = write_fleet(tmp_path / "one.xml", [Domain("a")])
     two = write_fleet(tmp_path / "two.xml", [Domain("b")])
-    with pytest.raises(AnsibleParserError, match=f"'{re.escape(one)}' and '{re.escape(two)}' both have the hypervisor "
-                                                 "label 'localhost'.*name: <label>"):
+    with pytest.raises(AnsibleParserError, match=f"'{re.escape(one)}' and '{re.escape(two)}' both have the hypervisor label 'localhost'.*name: <label>"):
         parse_with_plugin(write_config(tmp_path, uris=[one, two]))
 
 
@@ -115,23 +121,34 @@ def test_max_workers_must_be_positive(tmp_path):
 
 # -- host variables and groups ----------------------------------------------------------------
 def test_host_variables_and_groups_of_a_fleet(tmp_path):
-    uri = write_fleet(tmp_path / "fleet.xml", [
-        Domain("web1", tags=("web", " prod ", ""), vcpus=2, memory_mib=1024),
-        Domain("db1", state="shutoff", memory_mib=2048),
-        Domain("old", state="saved"),
-        Domain("frozen", state="paused", network=None),
-        Domain("scratch", transient=True, tags=("web",)),
-        Domain("bare"),
-    ])
+    uri = write_fleet(
+        tmp_path / "fleet.xml",
+        [
+            Domain("web1", tags=("web", " prod ", ""), vcpus=2, memory_mib=1024),
+            Domain("db1", state="shutoff", memory_mib=2048),
+            Domain("old", state="saved"),
+            Domain("frozen", state="paused", network=None),
+            Domain("scratch", transient=True, tags=("web",)),
+            Domain("bare"),
+        ],
+    )
     inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
 
     web1 = libvirt_facts(host_vars(inventory, "web1"))
     uuid, address = web1.pop("libvirt_uuid"), web1.pop("ansible_host")
     assert web1 == {
-        "libvirt_uri": uri, "libvirt_hypervisor": "localhost", "libvirt_name": "web1", "libvirt_id": 1,
-        "libvirt_state": "running", "libvirt_state_reason": "unknown", "libvirt_persistent": True,
-        "libvirt_autostart": False, "libvirt_vcpus": 2, "libvirt_memory_mib": 1024,
-        "libvirt_ips": [address], "libvirt_tags": ["web", "prod"],
+        "libvirt_uri": uri,
+        "libvirt_hypervisor": "localhost",
+        "libvirt_name": "web1",
+        "libvirt_id": 1,
+        "libvirt_state": "running",
+        "libvirt_state_reason": "unknown",
+        "libvirt_persistent": True,
+        "libvirt_autostart": False,
+        "libvirt_vcpus": 2,
+        "libvirt_memory_mib": 1024,
+        "libvirt_ips": [address],
+        "libvirt_tags": ["web", "prod"],
     }
     assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
     assert ipaddress.ip_address(address) in ipaddress.ip_network("192.168.122.0/24")
@@ -190,10 +207,19 @@ def test_persistent_and_autostart_come_from_the_listings(conn, make_domain, tmp_
 
 # -- filters -------------------------------------------------------------------------------
 def test_filters_by_name_patterns_and_state(tmp_path, monkeypatch):
-    uri = write_fleet(tmp_path / "fleet.xml", [
-        Domain("web1"), Domain("web2", state="shutoff"), Domain("web-old"), Domain("db1"), Domain("db2", state="paused"),
-        Domain("db10"), Domain("Web3"), Domain("cache1"),
-    ])
+    uri = write_fleet(
+        tmp_path / "fleet.xml",
+        [
+            Domain("web1"),
+            Domain("web2", state="shutoff"),
+            Domain("web-old"),
+            Domain("db1"),
+            Domain("db2", state="paused"),
+            Domain("db10"),
+            Domain("Web3"),
+            Domain("cache1"),
+        ],
+    )
     recorder = CallRecorder().install(monkeypatch)
     config = write_config(tmp_path, uri=uri, include_names=["web*", "db?"], exclude_names=["*-old"], states=["running", "paused"])
     inventory = load_inventory(config)
@@ -211,8 +237,7 @@ def test_a_name_on_two_hypervisors_is_qualified_on_both_in_any_uri_order(tmp_pat
         inventory = load_inventory(write_config(tmp_path, stem=stem, uris=order))
         assert set(inventory.hosts) == {"web@kvm1", "web@kvm2.example.com", "db@kvm1", "db@kvm2.example.com", "only-one", "only-two"}
         web2 = host_vars(inventory, "web@kvm2.example.com")
-        assert (web2["libvirt_name"], web2["libvirt_hypervisor"], web2["libvirt_uri"], web2["libvirt_state"]) == (
-            "web", "kvm2.example.com", two, "shutoff")
+        assert (web2["libvirt_name"], web2["libvirt_hypervisor"], web2["libvirt_uri"], web2["libvirt_state"]) == ("web", "kvm2.example.com", two, "shutoff")
         assert group_hosts(inventory, "libvirt_hypervisor_kvm1") == {"web@kvm1", "db@kvm1", "only-one"}
         assert group_hosts(inventory, "libvirt_hypervisor_kvm2_example_com") == {"web@kvm2.example.com", "db@kvm2.example.com", "only-two"}
         seen.append({name: libvirt_facts(host_vars(inventory, name)) for name in inventory.hosts})
@@ -247,16 +272,19 @@ def test_a_qualified_name_does_not_change_with_a_filter(tmp_path):
 
 
 # -- host names Ansible reserves: the controller's and the groups' ---------------------------
-@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "::1", "localhost.localdomain", "localhost4", "localhost6",
-                                  "ip6-localhost", "LocalHost", "127.0.0.2", "0:0:0:0:0:0:0:1"])
+@pytest.mark.parametrize(
+    "name", ["localhost", "127.0.0.1", "::1", "localhost.localdomain", "localhost4", "localhost6", "ip6-localhost", "LocalHost", "127.0.0.2", "0:0:0:0:0:0:0:1"]
+)
 def test_a_domain_named_like_the_controller_gets_a_host_name_of_its_own(tmp_path, warnings, name):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain(name), Domain("web1")])
     inventory = load_inventory(write_config(tmp_path, uri=uri))
     assert set(inventory.hosts) == {f"{name}@localhost", "web1"}
     variables = host_vars(inventory, f"{name}@localhost")
     assert variables["libvirt_name"] == name and variables["ansible_host"] == variables["libvirt_ips"][0]
-    assert warnings == [f"virtops.libvirt.libvirt: domain '{name}' of hypervisor 'localhost' is the inventory host "
-                        f"'{name}@localhost': it would stand for the controller (localhost)."]
+    assert warnings == [
+        f"virtops.libvirt.libvirt: domain '{name}' of hypervisor 'localhost' is the inventory host "
+        f"'{name}@localhost': it would stand for the controller (localhost)."
+    ]
     if name in C.LOCALHOST:  # Ansible's own implicit localhost, untouched
         controller = inventory.get_host(name)
         assert controller.implicit and "ansible_host" not in controller.vars
@@ -266,8 +294,7 @@ def test_the_controller_rule_holds_in_any_uri_order_and_with_any_filter(tmp_path
     one = write_fleet(tmp_path / "one.xml", [Domain("localhost"), Domain("web")])
     two = write_fleet(tmp_path / "two.xml", [Domain("db", state="shutoff")])
     uris = [{"uri": one, "name": "kvm1"}, {"uri": two, "name": "kvm2"}]
-    for stem, options in (("forward", {}), ("backward", {"uris": uris[::-1]}), ("named", {"include_names": ["local*"]}),
-                          ("running", {"states": ["running"]})):
+    for stem, options in (("forward", {}), ("backward", {"uris": uris[::-1]}), ("named", {"include_names": ["local*"]}), ("running", {"states": ["running"]})):
         inventory = load_inventory(write_config(tmp_path, stem=stem, **{"uris": uris, **options}))
         assert "localhost@kvm1" in inventory.hosts and "localhost" not in inventory.hosts
         assert inventory.get_host("localhost").implicit
@@ -285,15 +312,24 @@ def test_a_domain_named_like_a_group_gets_a_host_name_of_its_own(tmp_path, warni
     assert group_hosts(inventory, "role_web") == group_hosts(inventory, "my_group") == set(inventory.hosts)
     assert sorted(warnings) == sorted(
         f"virtops.libvirt.libvirt: domain '{name}' of hypervisor 'localhost' is the inventory host '{name}@localhost': "
-        + ("it would stand for the controller (localhost)." if name == "localhost" else
-           "it is the name of an inventory group, or of a group this configuration makes.")
-        for name in RESERVED_HOSTILE)
+        + (
+            "it would stand for the controller (localhost)."
+            if name == "localhost"
+            else "it is the name of an inventory group, or of a group this configuration makes."
+        )
+        for name in RESERVED_HOSTILE
+    )
 
 
 def test_group_names_are_reserved_whatever_the_filters_keep(tmp_path, warnings):
     inventory = load_inventory(hostile_config(tmp_path, include_names=["tag_*", "libvirt_*"], states=["running"]))
-    assert set(inventory.hosts) == {"tag_web@localhost", "tag_we_b@localhost", "libvirt_running@localhost",
-                                    "libvirt_shutoff@localhost", "libvirt_hypervisor_localhost@localhost"}
+    assert set(inventory.hosts) == {
+        "tag_web@localhost",
+        "tag_we_b@localhost",
+        "libvirt_running@localhost",
+        "libvirt_shutoff@localhost",
+        "libvirt_hypervisor_localhost@localhost",
+    }
 
 
 def test_a_domain_named_like_a_group_of_an_earlier_source_gets_a_host_name_of_its_own(tmp_path, warnings):
@@ -318,8 +354,7 @@ def test_keyed_groups_reserve_their_fixed_start_and_a_literal_parent_group(tmp_p
 
 def test_a_keyed_group_without_a_fixed_start_named_like_a_host_breaks_nothing(tmp_path):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("running"), Domain("web1", state="shutoff")])
-    inventory = load_inventory(write_config(tmp_path, uri=uri, leading_separator=False,
-                                            keyed_groups=[{"key": "libvirt_state", "separator": ""}]))
+    inventory = load_inventory(write_config(tmp_path, uri=uri, leading_separator=False, keyed_groups=[{"key": "libvirt_state", "separator": ""}]))
     assert set(inventory.hosts) == {"running", "web1"}  # such a group is only known from the data
     assert group_hosts(inventory, "running") == {"running"} and group_hosts(inventory, "shutoff") == {"web1"}
     assert group_hosts(inventory, "libvirt_running") == {"running"}
@@ -354,11 +389,14 @@ def test_text_is_marked_unsafe_where_ansible_templates_plain_strings(tmp_path, m
 
 # -- tags: metadata parsed safely ---------------------------------------------------------------
 def test_tag_metadata_that_merely_mentions_a_dtd_keeps_its_tags(tmp_path, warnings, verbose):
-    uri = write_fleet(tmp_path / "fleet.xml", [
-        Domain("commented", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><!-- <!DOCTYPE x> --><v:tag>web</v:tag></v:tags>"),
-        Domain("cdata", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><v:tag>db</v:tag><v:tag><![CDATA[<!ENTITY x>]]></v:tag></v:tags>"),
-        Domain("plain", tags=("web",)),
-    ])
+    uri = write_fleet(
+        tmp_path / "fleet.xml",
+        [
+            Domain("commented", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><!-- <!DOCTYPE x> --><v:tag>web</v:tag></v:tags>"),
+            Domain("cdata", metadata=f"<v:tags xmlns:v='{VIRTOPS_NS}'><v:tag>db</v:tag><v:tag><![CDATA[<!ENTITY x>]]></v:tag></v:tags>"),
+            Domain("plain", tags=("web",)),
+        ],
+    )
     inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
     assert host_vars(inventory, "commented")["libvirt_tags"] == ["web"]
     assert host_vars(inventory, "cdata")["libvirt_tags"] == ["db", "<!ENTITY x>"]
@@ -370,16 +408,16 @@ def test_tag_metadata_with_a_dtd_is_refused_quietly(tmp_path, monkeypatch, warni
     # A hypervisor is not trusted: its answer may declare entities (libvirt itself never returns that).
     real = libvirt.virDomain.metadata
     hostile = "<!DOCTYPE tags [<!ENTITY x SYSTEM 'file:///etc/hostname'>]><tags><tag>&x;</tag><tag>web</tag></tags>"
-    monkeypatch.setattr(libvirt.virDomain, "metadata",
-                        lambda domain, *args: hostile if domain.name() == "hostile" else real(domain, *args))
+    monkeypatch.setattr(libvirt.virDomain, "metadata", lambda domain, *args: hostile if domain.name() == "hostile" else real(domain, *args))
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("hostile", tags=("web",)), Domain("fine", tags=("web",))])
     inventory = load_inventory(write_config(tmp_path, uri=uri, read_tags=True))
     assert host_vars(inventory, "hostile")["libvirt_tags"] == [] and host_vars(inventory, "fine")["libvirt_tags"] == ["web"]
     assert group_hosts(inventory, "tag_web") == {"fine"}
     assert warnings == []
     (line,) = [line for line in verbose if "could not read the tags" in line]
-    assert line.startswith(f"virtops.libvirt.libvirt: {uri}: could not read the tags of 1 domain(s), first 'hostile': "
-                           "The XML in the tags metadata has a document type declaration")
+    assert line.startswith(
+        f"virtops.libvirt.libvirt: {uri}: could not read the tags of 1 domain(s), first 'hostile': The XML in the tags metadata has a document type declaration"
+    )
 
 
 # -- what messages may show ----------------------------------------------------------------------
@@ -397,8 +435,7 @@ def test_warnings_show_neither_file_contents_nor_passwords(tmp_path, warnings, v
     assert set(inventory.hosts) == {"web1"} and host_vars(inventory, "web1")["libvirt_uri"] == with_password
     assert len(warnings) == 2 and "skipped hypervisor 'notes'" in warnings[0] and "Start tag expected" in warnings[0]
     assert "qemu+tcp://user:********@127.0.0.1:1/system" in warnings[1]
-    assert any(line.startswith(f"virtops.libvirt.libvirt: test://user:********@{tmp_path / 'fleet.xml'}: 1 domains")
-               for line in verbose)
+    assert any(line.startswith(f"virtops.libvirt.libvirt: test://user:********@{tmp_path / 'fleet.xml'}: 1 domains") for line in verbose)
     assert_discreet(*warnings, *verbose)
 
 
@@ -464,11 +501,12 @@ def test_a_hypervisor_that_never_answers_is_skipped_after_the_timeout(tmp_path, 
     _plugin, inventory = parse_with_plugin(config)
     assert 1 <= time.monotonic() - started < 5
     assert set(inventory.hosts) == {"web1"}
-    assert warnings == [f"virtops.libvirt.libvirt: skipped hypervisor 'mute': The hypervisor at URI '{silent_hypervisor}' "
-                        "did not answer within 1 s (option timeout). Check that its host and libvirt daemon are up, "
-                        "or raise the timeout."]
-    strict = write_config(tmp_path, stem="strict", uris=[good, {"uri": silent_hypervisor, "name": "mute"}],
-                          timeout=0.5, strict_uris=True)
+    assert warnings == [
+        f"virtops.libvirt.libvirt: skipped hypervisor 'mute': The hypervisor at URI '{silent_hypervisor}' "
+        "did not answer within 1 s (option timeout). Check that its host and libvirt daemon are up, "
+        "or raise the timeout."
+    ]
+    strict = write_config(tmp_path, stem="strict", uris=[good, {"uri": silent_hypervisor, "name": "mute"}], timeout=0.5, strict_uris=True)
     with pytest.raises(AnsibleParserError, match=f"The hypervisor at URI '{re.escape(silent_hypervisor)}' did not answer within 0.5 s"):
         parse_with_plugin(strict)
 
@@ -548,13 +586,22 @@ def test_compose_overrides_ansible_host_and_the_option_turns_it_off(tmp_path):
 
 # -- constructed ------------------------------------------------------------------------------
 def test_compose_groups_and_keyed_groups(tmp_path):
-    uri = write_fleet(tmp_path / "fleet.xml", [
-        Domain("web1", tags=("web", "prod"), memory_mib=8192), Domain("web2", tags=("web",)), Domain("db1", state="shutoff"),
-    ])
-    config = write_config(tmp_path, uri=uri, read_tags=True,
-                          compose={"size": "libvirt_vcpus ~ 'x' ~ libvirt_memory_mib"},
-                          groups={"big": "libvirt_memory_mib >= 8192"},
-                          keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}, {"key": "libvirt_state", "prefix": "is"}])
+    uri = write_fleet(
+        tmp_path / "fleet.xml",
+        [
+            Domain("web1", tags=("web", "prod"), memory_mib=8192),
+            Domain("web2", tags=("web",)),
+            Domain("db1", state="shutoff"),
+        ],
+    )
+    config = write_config(
+        tmp_path,
+        uri=uri,
+        read_tags=True,
+        compose={"size": "libvirt_vcpus ~ 'x' ~ libvirt_memory_mib"},
+        groups={"big": "libvirt_memory_mib >= 8192"},
+        keyed_groups=[{"key": "libvirt_tags", "prefix": "role"}, {"key": "libvirt_state", "prefix": "is"}],
+    )
     inventory = load_inventory(config)
     assert host_vars(inventory, "web1")["size"] == "1x8192"
     assert group_hosts(inventory, "big") == {"web1"}
@@ -602,8 +649,11 @@ def test_without_agent_the_connection_is_read_only(tmp_path, monkeypatch):
 # -- how many libvirt calls ------------------------------------------------------------------
 def own_count(verbose: list[str], uri: str) -> dict[str, int]:
     """The plugin's own count of its libvirt calls, from its -vvv summary line of ``uri``."""
-    found = [re.fullmatch(r".*: \d+ domains, \d+ kept, (\d+) libvirt calls (\{.*\}), read in .*", line)
-             for line in verbose if line.startswith(f"virtops.libvirt.libvirt: {uri}: ")]
+    found = [
+        re.fullmatch(r".*: \d+ domains, \d+ kept, (\d+) libvirt calls (\{.*\}), read in .*", line)
+        for line in verbose
+        if line.startswith(f"virtops.libvirt.libvirt: {uri}: ")
+    ]
     assert len(found) == 1 and found[0], verbose
     counts = ast.literal_eval(found[0].group(2))
     assert sum(counts.values()) == int(found[0].group(1))
@@ -635,8 +685,7 @@ def test_per_domain_calls_only_for_what_is_asked(tmp_path, monkeypatch, verbose)
     active = [domain for domain in kept if domain.state not in ("shutoff", "saved")]
     assert len(inventory.hosts) == len(kept) == 90
     # The test driver's statistics lack vCPUs and memory: one info() per domain kept supplies them.
-    assert recorder.calls == Counter(getAllDomainStats=1, listAllDomains=3, close=1,
-                                     info=len(kept), metadata=len(kept), interfaceAddresses=len(active))
+    assert recorder.calls == Counter(getAllDomainStats=1, listAllDomains=3, close=1, info=len(kept), metadata=len(kept), interfaceAddresses=len(active))
     assert own_count(verbose, uri) == {"openReadOnly": 1, **recorder.calls}
 
 
@@ -649,8 +698,7 @@ def test_the_cache_answers_without_connecting(tmp_path, monkeypatch):
     fleet_file = tmp_path / "fleet.xml"
     uri = write_fleet(fleet_file, [Domain("web1", tags=("web",)), Domain("db1", state="shutoff")])
     cache_dir = tmp_path / "cache"
-    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile",
-                          cache_connection=str(cache_dir))
+    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir))
     first = load_inventory(config)
     assert set(first.hosts) == {"web1", "db1"}
     assert len(list(cache_dir.iterdir())) == 1
@@ -673,8 +721,9 @@ def test_the_cache_answers_without_connecting(tmp_path, monkeypatch):
 def test_nothing_is_cached_when_a_hypervisor_was_not_read(tmp_path, warnings):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1")])
     cache_dir = tmp_path / "cache"
-    config = write_config(tmp_path, uris=[uri, {"uri": UNREACHABLE, "name": "down"}], cache=True,
-                          cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir))
+    config = write_config(
+        tmp_path, uris=[uri, {"uri": UNREACHABLE, "name": "down"}], cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir)
+    )
     assert set(load_inventory(config).hosts) == {"web1"}
     assert not cache_dir.exists() or not list(cache_dir.iterdir())
     assert len(warnings) == 1
@@ -692,20 +741,27 @@ def _spoil(data):
     yield json.dumps([{key: value for key, value in data[0].items() if key != "names"}]), "hypervisor 1 has no names"
     yield json.dumps([{**data[0], "label": None}]), "hypervisor 1 has no label"
     yield json.dumps([{**data[0], "domains": {"web1": first}}]), "hypervisor 1 has no domains"
-    for fact, value in (("vcpus", "SECRET-LINE-123"), ("id", "1"), ("persistent", 1), ("ips", None), ("tags", "web"),
-                        ("state", "SECRET-LINE-123"), ("memory_mib", True)):
-        yield (json.dumps([{**data[0], "domains": [{**first, fact: value}]}]),
-               f"hypervisor 1 domain 1 has an unusable {fact} (not")
+    for fact, value in (
+        ("vcpus", "SECRET-LINE-123"),
+        ("id", "1"),
+        ("persistent", 1),
+        ("ips", None),
+        ("tags", "web"),
+        ("state", "SECRET-LINE-123"),
+        ("memory_mib", True),
+    ):
+        yield (json.dumps([{**data[0], "domains": [{**first, fact: value}]}]), f"hypervisor 1 domain 1 has an unusable {fact} (not")
     yield json.dumps([{**data[0], "domains": [{key: value for key, value in first.items() if key != "uuid"}]}]), "hypervisor 1 domain 1 has no uuid"
-    yield (json.dumps([{**data[0], "names": [name for name in data[0]["names"] if name != first["name"]]}]),
-           "hypervisor 1 domain 1 is not among the names of its hypervisor")
+    yield (
+        json.dumps([{**data[0], "names": [name for name in data[0]["names"] if name != first["name"]]}]),
+        "hypervisor 1 domain 1 is not among the names of its hypervisor",
+    )
 
 
 def test_an_unusable_cache_is_read_again_and_replaced(tmp_path, monkeypatch):
     uri = write_fleet(tmp_path / "fleet.xml", [Domain("web1", tags=("web",)), Domain("db1", state="shutoff")])
     cache_dir = tmp_path / "cache"
-    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile",
-                          cache_connection=str(cache_dir))
+    config = write_config(tmp_path, uri=uri, read_tags=True, cache=True, cache_plugin="ansible.builtin.jsonfile", cache_connection=str(cache_dir))
     expected = load_inventory(config)
     (cache_file,) = cache_dir.iterdir()
     stored = json.loads(cache_file.read_text())

@@ -68,10 +68,19 @@ def test_lists_every_domain_sorted_with_every_field(conn, make_domain, capsys):
     assert [entry["name"] for entry in result["domains"]] == ["alpha", "test", "zeta"]
     alpha, running = by_name(result)["alpha"], by_name(result)["test"]
     assert alpha == {
-        "name": "alpha", "uuid": conn.lookupByName("alpha").UUIDString(), "id": None,
-        "state": "shutoff", "reason": "unknown", "state_text": "shut off (unknown)",
-        "persistent": True, "autostart": True, "vcpus": 1, "memory_mib": 64,
-        "managed_save": False, "pending_restart": False, "tags": [],
+        "name": "alpha",
+        "uuid": conn.lookupByName("alpha").UUIDString(),
+        "id": None,
+        "state": "shutoff",
+        "reason": "unknown",
+        "state_text": "shut off (unknown)",
+        "persistent": True,
+        "autostart": True,
+        "vcpus": 1,
+        "memory_mib": 64,
+        "managed_save": False,
+        "pending_restart": False,
+        "tags": [],
     }
     assert running["id"] == conn.lookupByName("test").ID() and running["id"] is not None
     assert (running["state"], running["autostart"], running["vcpus"], running["memory_mib"]) == ("running", False, 2, 8192)
@@ -81,8 +90,7 @@ def test_lists_every_domain_sorted_with_every_field(conn, make_domain, capsys):
 def test_reason_and_state_text_follow_virsh(conn, capsys):
     conn.lookupByName("test").shutdown()
     entry = run_module(capsys, name="test")["domains"][0]
-    assert (entry["state"], entry["reason"], entry["state_text"], entry["id"]) == (
-        "shutoff", "shutdown", "shut off (shutdown)", None)
+    assert (entry["state"], entry["reason"], entry["state_text"], entry["id"]) == ("shutoff", "shutdown", "shut off (shutdown)", None)
     conn.lookupByName("test").create()
     conn.lookupByName("test").suspend()
     entry = run_module(capsys, name="test")["domains"][0]
@@ -161,9 +169,11 @@ def test_errors(conn, capsys, args, message):
 
 def test_it_loads_no_power_code():
     """virt_domain_info only reads: Ansible ships it without the power code."""
-    code = ("import sys\n"
-            "from ansible_collections.virtops.libvirt.plugins.modules import virt_domain_info\n"
-            "print('\\n'.join(sorted(m for m in sys.modules if 'virtops' in m)))")
+    code = (
+        "import sys\n"
+        "from ansible_collections.virtops.libvirt.plugins.modules import virt_domain_info\n"
+        "print('\\n'.join(sorted(m for m in sys.modules if 'virtops' in m)))"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert "plugins.module_utils._info.module" in loaded

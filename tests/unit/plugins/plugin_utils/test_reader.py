@@ -102,8 +102,11 @@ def test_an_unsupported_address_source_is_not_asked_again(conn, make_domain):
     assert [entry["name"] for entry in data["domains"] if entry["ips"]] == ["test"]  # the one with a NIC, by lease
     assert calls.counts["interfaceAddresses"] == 1 + 4  # arp once (unsupported), lease for all four
     assert len(lines) == 1
-    assert re.fullmatch(f"{URI}: could not read the addresses from source arp of 1 domain\\(s\\), first '(a|b|c|test)': "
-                        "this function is not supported by the connection driver: arp", lines[0])
+    assert re.fullmatch(
+        f"{URI}: could not read the addresses from source arp of 1 domain\\(s\\), first '(a|b|c|test)': "
+        "this function is not supported by the connection driver: arp",
+        lines[0],
+    )
 
 
 class _NoArpDomain:

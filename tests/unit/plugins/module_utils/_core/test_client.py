@@ -76,8 +76,9 @@ def test_a_libvirt_error_names_the_domain_the_uri_and_what_to_do(client, make_do
     with pytest.raises(LibvirtCallError) as caught:
         client.call("suspend it", domain.suspend, domain="vm")
     assert caught.value.code == libvirt.VIR_ERR_INTERNAL_ERROR  # the test driver's word for it
-    assert caught.value.msg == ("Domain 'vm' at URI 'test:///default': cannot suspend it: internal error: domain 'vm' "
-                                "not running. See the libvirt daemon's log for details.")
+    assert caught.value.msg == (
+        "Domain 'vm' at URI 'test:///default': cannot suspend it: internal error: domain 'vm' not running. See the libvirt daemon's log for details."
+    )
 
 
 def libvirt_error(code: int, message: str):
@@ -86,14 +87,16 @@ def libvirt_error(code: int, message: str):
     return err
 
 
-@pytest.mark.parametrize(("code", "message", "kind", "advice"), [
-    (libvirt.VIR_ERR_OPERATION_INVALID, "domain is already running", LibvirtCallError, "run the task again"),
-    (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed", LibvirtCallError, "Check the credentials"),
-    (libvirt.VIR_ERR_SYSTEM_ERROR, "Cannot recv data: Connection reset by peer", ConnectionLostError,
-     "Check that the libvirt daemon is running"),
-    (libvirt.VIR_ERR_INTERNAL_ERROR, "client socket is closed", ConnectionLostError, "it may have been restarted"),
-    (libvirt.VIR_ERR_NO_DOMAIN, "Domain not found", DomainVanishedError, "vanished"),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "kind", "advice"),
+    [
+        (libvirt.VIR_ERR_OPERATION_INVALID, "domain is already running", LibvirtCallError, "run the task again"),
+        (libvirt.VIR_ERR_AUTH_FAILED, "authentication failed", LibvirtCallError, "Check the credentials"),
+        (libvirt.VIR_ERR_SYSTEM_ERROR, "Cannot recv data: Connection reset by peer", ConnectionLostError, "Check that the libvirt daemon is running"),
+        (libvirt.VIR_ERR_INTERNAL_ERROR, "client socket is closed", ConnectionLostError, "it may have been restarted"),
+        (libvirt.VIR_ERR_NO_DOMAIN, "Domain not found", DomainVanishedError, "vanished"),
+    ],
+)
 def test_every_libvirt_error_maps_to_an_actionable_message(code, message, kind, advice):
     mapped = map_error(libvirt_error(code, message), "do it", "qemu+tcp://u:pw@h/system", "web1")
     assert mapped.__class__ is kind and advice in mapped.msg and "pw" not in mapped.msg

@@ -47,20 +47,26 @@ def parse(text):
     return dxml.parse_domain(text)
 
 
-@pytest.mark.parametrize("hostile", [
-    "<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/shadow'>]><domain><name>&x;</name></domain>",
-    "<!DOCTYPE domain SYSTEM 'http://example.com/evil.dtd'><domain/>",
-    "<?xml version='1.0'?>\n<!doctype domain><domain/>",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/shadow'>]><domain><name>&x;</name></domain>",
+        "<!DOCTYPE domain SYSTEM 'http://example.com/evil.dtd'><domain/>",
+        "<?xml version='1.0'?>\n<!doctype domain><domain/>",
+    ],
+)
 def test_dtds_and_entities_are_refused(hostile):
     with pytest.raises(VirtOpsError, match="document type declaration|not well-formed"):
         parse(hostile)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("<domain><name>x</name>", "not well-formed"),
-    ("<network><name>x</name></network>", "is a <network>, not a <domain>"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<domain><name>x</name>", "not well-formed"),
+        ("<network><name>x</name></network>", "is a <network>, not a <domain>"),
+    ],
+)
 def test_malformed_xml_is_a_clear_error(text, message):
     with pytest.raises(VirtOpsError, match=message):
         parse(text)
@@ -106,22 +112,25 @@ def test_secret_values_and_scrub():
 
 @pytest.mark.parametrize("declared", ["ISO-8859-1", "latin1", "UTF-16", "US-ASCII"])
 def test_text_is_read_as_utf8_whatever_the_declaration_says(declared):
-    root = parse(f'<?xml version="1.0" encoding="{declared}"?>\n'
-                 "<domain><name>web1</name><description>café ☕</description></domain>")
+    root = parse(f'<?xml version="1.0" encoding="{declared}"?>\n<domain><name>web1</name><description>café ☕</description></domain>')
     assert root.findtext("description") == "café ☕"
     assert "<description>café ☕</description>" in dxml.to_libvirt(root)
 
 
 def test_a_utf7_declaration_cannot_smuggle_a_doctype():
-    hostile = ('<?xml version="1.0" encoding="UTF-7"?>'
-               "+ADw-!DOCTYPE domain +AFs-+ADw-!ENTITY x SYSTEM 'file:///etc/passwd'+AD4-+AF0-+AD4-"
-               "<domain><name>&x;</name></domain>")
+    hostile = (
+        '<?xml version="1.0" encoding="UTF-7"?>'
+        "+ADw-!DOCTYPE domain +AFs-+ADw-!ENTITY x SYSTEM 'file:///etc/passwd'+AD4-+AF0-+AD4-"
+        "<domain><name>&x;</name></domain>"
+    )
     with pytest.raises(VirtOpsError, match="not well-formed"):
         parse(hostile)
 
 
 def test_comments_and_cdata_may_say_doctype():
-    root = parse("<domain><!-- <!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]> -->"
-                 "<name>web1</name><description><![CDATA[<!DOCTYPE x> <!ENTITY y 'z'>]]></description></domain>")
+    root = parse(
+        "<domain><!-- <!DOCTYPE d [<!ENTITY e SYSTEM 'file:///etc/passwd'>]> -->"
+        "<name>web1</name><description><![CDATA[<!DOCTYPE x> <!ENTITY y 'z'>]]></description></domain>"
+    )
     assert root.findtext("description") == "<!DOCTYPE x> <!ENTITY y 'z'>"
     assert "&lt;!DOCTYPE x&gt;" in dxml.to_libvirt(root)

@@ -51,8 +51,7 @@ def test_exact_records_what_was_applied():
     applied = record.with_applied(parse(CANONICAL), record.fingerprint(desired))
     applied = record.with_applied(applied, record.fingerprint(desired), record.fingerprint(applied))
     assert record.exact_differences(desired, applied) == []
-    changed_elsewhere = dxml.parse_domain(dxml.etree.tostring(applied, encoding="unicode").replace(
-        "piix3-uhci", "ich9-ehci1"))
+    changed_elsewhere = dxml.parse_domain(dxml.etree.tostring(applied, encoding="unicode").replace("piix3-uhci", "ich9-ehci1"))
     assert record.exact_differences(desired, changed_elsewhere) == ["the definition was changed since it was applied"]
     other = parse(DESIRED.replace("<vcpu>2</vcpu>", "<vcpu>3</vcpu>"))
     assert "the desired definition differs from the one last applied" in record.exact_differences(other, applied)
@@ -67,5 +66,4 @@ def test_the_record_holds_no_hash_of_a_secret():
     assert record.fingerprint(desired) != record.fingerprint(parse(DESIRED.replace("passwd='s3cret'", "")))
     applied = record.with_applied(parse(CANONICAL), record.fingerprint(desired))
     applied = record.with_applied(applied, record.fingerprint(desired), record.fingerprint(applied))
-    assert record.exact_differences(other_password, applied) == [
-        "/domain/devices/graphics/@passwd: want '********', have '********'"]
+    assert record.exact_differences(other_password, applied) == ["/domain/devices/graphics/@passwd: want '********', have '********'"]

@@ -82,14 +82,13 @@ def test_a_mutation_is_predicted_applied_and_keeps_identity(conn):
     domain = conn.lookupByName("web1")
     assert domain.maxMemory() == 256 * 1024
     assert f"mac address='{mac}'" in domain.XMLDesc(0)
-    assert "-  <memory unit=\"KiB\">131072</memory>" in _diff(applied)
+    assert '-  <memory unit="KiB">131072</memory>' in _diff(applied)
     assert "s3cret" not in str(applied)
     assert apply(conn, xml=mutated)["changed"] is False
 
 
 def _diff(result):
-    return "".join(difflib.unified_diff(result["diff"]["before"].splitlines(True),
-                                        result["diff"]["after"].splitlines(True)))
+    return "".join(difflib.unified_diff(result["diff"]["before"].splitlines(True), result["diff"]["after"].splitlines(True)))
 
 
 def test_name_mismatch_and_hostile_xml_change_nothing(conn):
@@ -151,8 +150,9 @@ def test_exact_match_records_and_detects_additions(conn, defined_events):
     assert apply(conn, match="exact")["changed"] is False
     assert apply(conn)["changed"] is False  # subset holds too
     domain = conn.lookupByName("web1")
-    conn.defineXML(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE).replace(
-        "</devices>", "<input type='tablet' bus='usb'/></devices>"))
+    conn.defineXML(
+        domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE).replace("</devices>", "<input type='tablet' bus='usb'/></devices>")
+    )
     assert apply(conn)["changed"] is False  # subset: an addition is no difference
     assert apply(conn, match="exact")["differences"] == ["the definition was changed since it was applied"]
 
@@ -168,9 +168,11 @@ SECRET_XML = XML.replace("<graphics type='vnc' passwd='s3cret'/>", SECRET_DEVICE
 
 def test_no_output_shows_a_secret_but_libvirt_gets_them(conn):
     changed = SECRET_XML.replace("TOKEN1", "TOKEN2").replace("COOKIE1", "COOKIE2").replace("s3cret", "n3wpass")
-    results = [apply(conn, xml=SECRET_XML, diff_mode=True),
-               apply(conn, xml=changed, diff_mode=True, check_mode=True),
-               apply(conn, xml=changed, diff_mode=True, match="exact")]
+    results = [
+        apply(conn, xml=SECRET_XML, diff_mode=True),
+        apply(conn, xml=changed, diff_mode=True, check_mode=True),
+        apply(conn, xml=changed, diff_mode=True, match="exact"),
+    ]
     shown = repr(results)
     assert not [secret for secret in ("TOKEN1", "TOKEN2", "COOKIE1", "COOKIE2", "s3cret", "n3wpass") if secret in shown]
     assert results[1]["changed"] and len(results[1]["differences"]) == 3
@@ -205,11 +207,14 @@ def test_a_libvirt_message_quoting_the_xml_is_scrubbed(conn):
 
 
 # -- names ---------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "xml_name", "message"), [
-    ("web1", " web1 ", "names the domain ' web1 ' but option name is 'web1'"),
-    ("web1", "web1\n", "names the domain 'web1\\\\n' but option name is 'web1'"),
-    (" web1", " web1", "Option name ' web1' begins or ends with blanks"),
-])
+@pytest.mark.parametrize(
+    ("name", "xml_name", "message"),
+    [
+        ("web1", " web1 ", "names the domain ' web1 ' but option name is 'web1'"),
+        ("web1", "web1\n", "names the domain 'web1\\\\n' but option name is 'web1'"),
+        (" web1", " web1", "Option name ' web1' begins or ends with blanks"),
+    ],
+)
 def test_names_must_be_exact_and_without_surrounding_blanks(conn, name, xml_name, message):
     with pytest.raises(VirtOpsError, match=message):
         apply(conn, name=name, xml=XML.replace("<name>web1</name>", f"<name>{xml_name}</name>"))
@@ -275,7 +280,8 @@ def test_absent_refuses_to_delete_a_saved_image_or_snapshots(conn, saved_web1):
             "Domain 'web1' has a managed-save image and 1 snapshot(s); it is not removed, since that would delete "
             "them. Set remove_managed_save=true and remove_snapshots_metadata=true to remove them with the domain "
             "(the data of internal snapshots stays inside the disk images), or remove them first "
-            "(virsh managedsave-remove, virsh snapshot-delete, virsh checkpoint-delete).")
+            "(virsh managedsave-remove, virsh snapshot-delete, virsh checkpoint-delete)."
+        )
         assert caught.value.result["changed"] is False
     with pytest.raises(VirtOpsError, match=r"has 1 snapshot\(s\); .* Set remove_snapshots_metadata=true to remove it"):
         apply(conn, state="absent", remove_managed_save=True)
@@ -290,8 +296,12 @@ def test_absent_refuses_to_delete_a_saved_image_or_snapshots(conn, saved_web1):
 
 
 def test_absent_refuses_to_delete_checkpoints_even_with_force(conn):
-    apply(conn, xml=XML.replace("<devices>", "<devices><disk type='file' device='disk'><source file='/web1.qcow2'/>"
-                                "<driver name='qemu' type='qcow2'/><target dev='vda'/></disk>"))
+    apply(
+        conn,
+        xml=XML.replace(
+            "<devices>", "<devices><disk type='file' device='disk'><source file='/web1.qcow2'/><driver name='qemu' type='qcow2'/><target dev='vda'/></disk>"
+        ),
+    )
     domain = conn.lookupByName("web1")
     domain.create()
     domain.checkpointCreateXML("<domaincheckpoint><name>c1</name></domaincheckpoint>", 0)

@@ -14,8 +14,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._definition.runner
 )
 
 POOL = "/default-pool"
-VOLUMES = ["own.img", "shared-path.img", "shared-pool.img", "live.img", "media.iso", "base.img", "overlay.qcow2",
-           "base2.img", "overlay2.qcow2"]
+VOLUMES = ["own.img", "shared-path.img", "shared-pool.img", "live.img", "media.iso", "base.img", "overlay.qcow2", "base2.img", "overlay2.qcow2"]
 BACKED = {"overlay.qcow2": "base.img", "overlay2.qcow2": "base2.img"}
 
 
@@ -24,8 +23,7 @@ def disk(source: str, target: str, extra: str = "", kind: str = "file", device: 
 
 
 def domain_xml(name: str, *disks: str) -> str:
-    return (f"<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>"
-            f"<devices>{''.join(disks)}</devices></domain>")
+    return f"<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os><devices>{''.join(disks)}</devices></domain>"
 
 
 WEB1 = domain_xml(
@@ -51,13 +49,16 @@ def shared(conn):
     pool = conn.storagePoolLookupByName("default-pool")
     try:
         for name in VOLUMES:
-            backing = (f"<backingStore><path>{POOL}/{BACKED[name]}</path><format type='raw'/></backingStore>"
-                       if name in BACKED else "")
+            backing = f"<backingStore><path>{POOL}/{BACKED[name]}</path><format type='raw'/></backingStore>" if name in BACKED else ""
             pool.createXML(f"<volume><name>{name}</name><capacity unit='MiB'>1</capacity>{backing}</volume>", 0)
         conn.defineXML(WEB1)
-        conn.defineXML(domain_xml(
-            "other", disk(f"<source file='{POOL}/../default-pool//shared-path.img'/>", "vda"),
-            disk("<source pool='default-pool' volume='shared-pool.img'/>", "vdb", kind="volume")))
+        conn.defineXML(
+            domain_xml(
+                "other",
+                disk(f"<source file='{POOL}/../default-pool//shared-path.img'/>", "vda"),
+                disk("<source pool='default-pool' volume='shared-pool.img'/>", "vdb", kind="volume"),
+            )
+        )
         runner = conn.defineXML(domain_xml("runner", disk(f"<source file='{POOL}/live.img'/>", "vda")))
         runner.create()
         # the persistent definition no longer has it
@@ -100,10 +101,8 @@ def test_a_kept_overlay_keeps_its_backing_file(client, shared, conn):
     conn.defineXML(domain_xml("other", disk(f"<source file='{POOL}/overlay2.qcow2'/>", "vda")))
     domain = client.find("web1")
     plan = storage.plan(client, "web1", domain.UUIDString(), dxml.parse_domain(domain.XMLDesc(0)))
-    assert [volume.path for volume in plan.remove] == [f"{POOL}/own.img", f"{POOL}/shared-path.img",
-                                                       f"{POOL}/shared-pool.img"]
-    assert {entry["path"]: entry["reason"] for entry in plan.kept}[f"{POOL}/base2.img"] == \
-        f"the backing file of volume '{POOL}/overlay2.qcow2'"
+    assert [volume.path for volume in plan.remove] == [f"{POOL}/own.img", f"{POOL}/shared-path.img", f"{POOL}/shared-pool.img"]
+    assert {entry["path"]: entry["reason"] for entry in plan.kept}[f"{POOL}/base2.img"] == f"the backing file of volume '{POOL}/overlay2.qcow2'"
 
 
 def test_absent_deletes_only_what_it_may_and_says_why_in_check_mode_too(conn, shared):

@@ -62,10 +62,12 @@ def test_every_state_has_virsh_words():
 
 def test_a_definition_that_mentions_a_doctype_in_its_text_is_listed(client, conn):
     """libvirt stores no DTD, but text may say anything: it is escaped in libvirt's XML."""
-    conn.defineXML("<domain type='test'><name>odd</name><description><![CDATA[<!DOCTYPE x [<!ENTITY y 'z'>]>]]>"
-                   "</description><metadata><app:note xmlns:app='https://example.com/app'>&lt;!ENTITY e SYSTEM "
-                   "'file:///etc/passwd'&gt;</app:note></metadata><memory unit='MiB'>64</memory>"
-                   "<os><type>hvm</type></os></domain>")
+    conn.defineXML(
+        "<domain type='test'><name>odd</name><description><![CDATA[<!DOCTYPE x [<!ENTITY y 'z'>]>]]>"
+        "</description><metadata><app:note xmlns:app='https://example.com/app'>&lt;!ENTITY e SYSTEM "
+        "'file:///etc/passwd'&gt;</app:note></metadata><memory unit='MiB'>64</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
     try:
         domains = DomainLister(client, InfoRequest(definition=True)).run()
         odd = {entry["name"]: entry for entry in domains}["odd"]
