@@ -130,7 +130,8 @@ class PowerRunner:
     @property
     def watch(self) -> DomainWatch:
         """The watch on the domain (run() makes it; a reconnect replaces it)."""
-        assert self._watch is not None, "only run() waits"
+        if self._watch is None:
+            raise RuntimeError("only run() waits")  # a programming error, never a user's
         return self._watch
 
     # -- reading -----------------------------------------------------------
@@ -415,8 +416,7 @@ class PowerRunner:
         self._do_start(wait=True)
 
     def _timed_out(self, step: Step, now: DomainStatus) -> None:
-        forced_by = step.forced_by
-        assert forced_by is not None, "every graceful step has a forced fallback"
+        forced_by = step.forced_by or "destroy"  # every graceful step names its forced fallback
         waited = f"within timeout={self.request.timeout:g} s (waited {self.elapsed():.1f} s"
         paused = now.state == "paused" and not now.transient
         cause = f" It had been {now.paused_by()}." if paused else ""
