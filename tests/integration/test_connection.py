@@ -5,7 +5,6 @@ the content of a file or the credentials of a URI."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,6 @@ def adhoc(module: str, args: str) -> tuple[int, dict, str]:
     body = proc.stdout.partition(" => ")[2]
     assert body, proc.stdout + proc.stderr
     return proc.returncode, json.loads(body), proc.stdout + proc.stderr
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield f"qemu+tcp://127.0.0.1:{server.getsockname()[1]}/system"
-    server.close()
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -78,23 +78,6 @@ REASON_NAMES = {
 }
 
 
-def _transient_pauses() -> frozenset[int]:
-    """The pause reasons of an operation under way (libvirt resumes or stops the domain when it ends)."""
-    if libvirt is None:
-        return frozenset()
-    return frozenset(
-        {
-            libvirt.VIR_DOMAIN_PAUSED_STARTING_UP,
-            libvirt.VIR_DOMAIN_PAUSED_MIGRATION,
-            libvirt.VIR_DOMAIN_PAUSED_SAVE,
-            libvirt.VIR_DOMAIN_PAUSED_DUMP,
-            libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT,
-            libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN,
-            libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
-        }
-    )
-
-
 def _job_pauses() -> frozenset[int]:
     """The transient pause reasons that last only while a job runs (migration, save, dump, snapshot)."""
     if libvirt is None:
@@ -108,6 +91,13 @@ def _job_pauses() -> frozenset[int]:
             libvirt.VIR_DOMAIN_PAUSED_POSTCOPY,
         }
     )
+
+
+def _transient_pauses() -> frozenset[int]:
+    """The pause reasons of an operation under way (libvirt resumes or stops the domain when it ends)."""
+    if libvirt is None:
+        return frozenset()
+    return _job_pauses() | {libvirt.VIR_DOMAIN_PAUSED_STARTING_UP, libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN}
 
 
 TRANSIENT_PAUSES = _transient_pauses()

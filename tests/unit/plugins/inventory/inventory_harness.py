@@ -125,32 +125,7 @@ UNREACHABLE = "qemu:///system?socket=/nonexistent/virtops-inventory-test.sock"
 EVIL_NAME = "evil-{{ 7*7 }}"
 EVIL_TAG = "{{ lookup('env','VIRTOPS_PROBE') }}"
 
-# Names of every kind libvirt takes, many of them names of groups of the configuration below.
-HOSTILE_NAMES = [
-    "all",
-    "ungrouped",
-    "libvirt_running",
-    "libvirt_shutoff",
-    "libvirt_hypervisor_localhost",
-    "tag_web",
-    "tag_we_b",
-    "big",
-    "my_group",
-    "role_db",
-    "localhost",
-    "a b",
-    "x@y",
-    "a:b",
-    "[x]",
-    "]",
-    "-x",
-    "*",
-    "{{ lookup('pipe','id') }}",
-    "é日本",
-    "n" * 200,
-    "plain",
-]
-# Reserved: group names of that configuration, the sanitised name of a tag group
+# Reserved: group names of the configuration below, the sanitised name of a tag group
 # ('we b' gives tag_we_b) or of a group key ('my-group'), and the controller's name.
 RESERVED_HOSTILE = {
     "all",
@@ -165,6 +140,21 @@ RESERVED_HOSTILE = {
     "role_db",
     "localhost",
 }
+# Names of every kind libvirt takes, the reserved ones among them.
+HOSTILE_NAMES = [
+    *sorted(RESERVED_HOSTILE),
+    "a b",
+    "x@y",
+    "a:b",
+    "[x]",
+    "]",
+    "-x",
+    "*",
+    "{{ lookup('pipe','id') }}",
+    "é日本",
+    "n" * 200,
+    "plain",
+]
 
 
 def hostile_config(tmp_path, **options):

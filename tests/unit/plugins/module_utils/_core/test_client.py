@@ -4,7 +4,6 @@ error to a message naming the domain and the URI (redacted), finding domains."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import libvirt
@@ -30,16 +29,6 @@ def test_unknown_domain_names_the_uri(client):
 def test_unreachable_or_invalid_uri(uri):
     with pytest.raises(VirtOpsError, match=re.escape(f"Cannot connect to libvirt at URI '{uri}'")):
         Connection(uri)
-
-
-@pytest.fixture
-def silent_server():
-    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    yield f"qemu+tcp://127.0.0.1:{server.getsockname()[1]}/system"
-    server.close()
 
 
 def test_a_daemon_that_never_answers_fails_after_the_connect_timeout(silent_server):
