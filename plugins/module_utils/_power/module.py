@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.module import (
     CONNECTION_ARGUMENT_SPEC,
     DOMAIN_IDENTITY_ARGUMENT_SPEC,
@@ -36,6 +37,17 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 ARGUMENT_RULES: dict[str, Any] = dict(DOMAIN_IDENTITY_RULES)
 
+# What a run that found no domain returns besides its message.
+NOT_FOUND: dict[str, Any] = {
+    "state": None,
+    "previous_state": None,
+    "reason": None,
+    "actions": [],
+    "forced": False,
+    "elapsed": 0.0,
+    "id": None,
+}
+
 # A request sent more often than this only floods the guest (0 sends it once).
 MIN_RETRY_INTERVAL = 1.0
 
@@ -62,7 +74,11 @@ def run(module) -> None:
         holder["request"] = request_from_params(params, module.check_mode)
 
     def body(conn: Connection) -> dict[str, Any]:
-        domain = conn.lookup(params["name"], params["uuid"])
+        try:
+            domain = conn.lookup(params["name"], params["uuid"])
+        except VirtOpsError as err:  # no domain: every documented field, none of them known
+            err.result = {**NOT_FOUND, "name": params["name"], "uuid": params["uuid"], **err.result}
+            raise
         return PowerRunner(conn, domain, holder["request"]).run().as_result()
 
     run_module(module, body, events=not module.check_mode, check=check)

@@ -132,3 +132,11 @@ def test_a_warning_of_the_run_becomes_an_ansible_warning(conn, capsys, monkeypat
     result = run_module(capsys, uri="test:///default", name="vm", state="restarted", timeout=30)
     assert (result["rc"], result["actions"], result["state"]) == (0, ["reboot", "start"], "running")
     assert len(warned) == 1 and warned[0].startswith("Domain 'vm' powered off instead of rebooting")
+
+
+def test_a_domain_that_is_not_there_still_returns_every_documented_field(conn, capsys):
+    result = run_module(capsys, uri="test:///default", name="nope", state="shutdown")
+    assert result["rc"] == 1 and "No domain named 'nope'" in result["msg"]
+    documented = {"state", "previous_state", "reason", "elapsed", "actions", "forced", "name", "uuid", "id"}
+    assert documented <= set(result)
+    assert (result["name"], result["state"], result["actions"], result["changed"]) == ("nope", None, [], False)
