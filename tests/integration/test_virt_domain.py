@@ -9,10 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
-from virt_harness import ENV, ROOT, URI, domstate, guest_tool, playbook, virsh
+from virt_harness import ENV, ROOT, URI, daemon_answers, domstate, guest_tool, playbook, start_libvirtd, stop_libvirtd, virsh
 
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -489,3 +490,42 @@ def test_a_failed_restart_reports_the_define_it_made(name, guests, tmp_path):
     assert (failed["pending_restart"], failed["restarted"], failed["uuid"]) == (True, False, virsh("domuuid", name))
     assert '<memory unit="KiB">163840</memory>' in failed["definition"]
     assert "163840" in virsh("dumpxml", "--inactive", name)
+
+
+def test_restart_if_pending_survives_a_daemon_restart(name, guests, tmp_path):
+    """libvirtd restarts while restart=if_pending waits for the guest to shut down:
+    the run reconnects, sees the guest go down, starts it on its new definition."""
+    xml = guest_xml(name, "--variant", "stubborn")  # ignores ACPI: the wait lasts until the test ends it
+    playbook([domain_task(name, xml=xml), power_task(name, "running")], tmp_path)
+    guests.wait_ready(name)
+    bigger = xml.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>160</memory>")
+    remote_tmp = tmp_path / "remote-tmp"
+    args = {"uri": URI, "name": name, "xml": bigger, "restart": "if_pending", "restart_timeout": 60}
+    cmd = ["ansible", "localhost", "-m", "virtops.libvirt.virt_domain", "-a", json.dumps(args), "-e", f"ansible_python_interpreter={sys.executable}"]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**ENV, "ANSIBLE_REMOTE_TMP": str(remote_tmp)}, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _module_runs(remote_tmp, "virt_domain"):
+            assert run.poll() is None and time.monotonic() < deadline, "the module did not start waiting"
+            time.sleep(0.1)
+        time.sleep(3)  # it is waiting for the shutdown now
+        stop_libvirtd()
+        time.sleep(1)
+        start_libvirtd()
+        time.sleep(2)
+        virsh("destroy", name)  # the guest goes down at last
+        output, _ = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            if not daemon_answers():
+                start_libvirtd()
+    result = json.loads(output.partition(" => ")[2])
+    assert run.returncode == 0, output
+    assert (result["changed"], result["restarted"], result["pending_restart"]) == (True, True, False), output
+    assert "The connection to libvirt at URI 'qemu:///system' broke while" in output
+    assert domstate(name) == "running" and "163840" in virsh("dumpxml", name)
+
+
+def _module_runs(remote_tmp, module: str) -> bool:
+    return subprocess.run(["pgrep", "-f", f"{remote_tmp}/.*AnsiballZ_{module}"], capture_output=True, check=False).returncode == 0

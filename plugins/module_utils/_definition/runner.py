@@ -200,13 +200,14 @@ class DomainDefinition:
         except VirtOpsError as err:
             self.result["restarted"] = False
             sent += err.result.get("actions", [])
-            now = f"it is now {err.result['state']} ({err.result.get('reason', 'unknown')})" if "state" in err.result else ""
+            seen = [f"it is now {err.result['state']} ({err.result.get('reason', 'unknown')})"] if "state" in err.result else []
+            seen.append("sent: " + (", ".join(sent) or "nothing"))
             raise VirtOpsError(
                 f"restart=if_pending could not restart domain '{self.name}' within restart_timeout="
-                f"{self.request.restart_timeout:g} s ({now}; sent: {', '.join(sent) or 'nothing'}): {err.msg.split('. ')[0]}. "
-                "The new definition is saved and applies at its next start: raise restart_timeout, or shut the guest "
-                "down with virtops.libvirt.virt_power (state=shutdown, on_timeout=force powers it off when it ignores "
-                "the request)."
+                f"{self.request.restart_timeout:g} s ({'; '.join(seen)}): "
+                f"{err.msg.split('. ')[0]}. The new definition is saved and applies at its next start: raise "
+                "restart_timeout, or shut the guest down with virtops.libvirt.virt_power (state=shutdown, "
+                "on_timeout=force powers it off when it ignores the request)."
             ) from None
         self.result["pending_restart"] = pending_restart(self.conn, domain, self.name)
 
