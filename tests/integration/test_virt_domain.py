@@ -514,7 +514,7 @@ def test_restart_if_pending_survives_a_daemon_restart(name, guests, tmp_path):
         start_libvirtd()
         time.sleep(2)
         virsh("destroy", name)  # the guest goes down at last
-        output, _ = run.communicate(timeout=120)
+        output = run.communicate(timeout=120)[0]
     finally:
         if run.poll() is None:
             run.kill()
