@@ -12,7 +12,6 @@ arguments say: the module decides from the domain's state whether it waits.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -20,18 +19,21 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.module import seconds as checked_seconds
+
 display = Display()
 
 
 def seconds(value: Any, default: float) -> float | None:
-    """A timeout as the module will read it, or None when the module will refuse it."""
+    """A timeout as the module will read it, or None when the module will refuse it
+    (the modules' own check decides: _core/module.py's seconds())."""
     if value is None:
         return default
     try:
-        number = float(value)
-    except (TypeError, ValueError):
+        return checked_seconds({"timeout": float(value)}, "timeout")
+    except (TypeError, ValueError, VirtOpsError):
         return None
-    return number if math.isfinite(number) and number >= 0 else None
 
 
 def flag(value: Any, default: bool) -> bool:

@@ -257,12 +257,6 @@ class Connection:
             with contextlib.suppress(libvirt.libvirtError):
                 raw.close()
 
-    def alive(self) -> bool:
-        try:
-            return self.raw is not None and bool(self.raw.isAlive())
-        except libvirt.libvirtError:
-            return False
-
     def reconnect(self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         """Open the connection again, with backoff, until ``deadline`` (a ``clock()``
         value); ConnectionLostError when the daemon is not back by then."""
