@@ -5,8 +5,11 @@ random.Random per domain).  Run it from anywhere:
 
     .venv/bin/python tests/corpus/generate.py
 
-It rewrites every ``domains/*.xml`` file and ``images.txt`` (the disk images the
-corpus references; ``make_images.sh`` creates them).  Twelve profiles imitate
+It rewrites the generated ``domains/001-*.xml`` .. ``122-*.xml`` files and
+``images.txt`` (the disk images the corpus references; ``make_images.sh`` creates
+them).  Files numbered from 123 (``HANDWRITTEN_FIRST``) are written by hand: it
+neither deletes nor overwrites them, and keeps the hand-written tail of
+``images.txt`` (from the ``HANDWRITTEN_IMAGES_MARKER`` line on) as it is.  Twelve profiles imitate
 where real domain XML comes from (virt-install/virt-manager output, OpenStack
 Nova, Proxmox-style hand tuning, minimal hand-written templates, dumped XML with
 addresses, ...); the profiles are interleaved so that any slice of the corpus is
@@ -27,6 +30,8 @@ HERE = Path(__file__).resolve().parent
 DOMAINS_DIR = HERE / "domains"
 IMAGES_LIST = HERE / "images.txt"
 IMAGE_DIR = "/var/lib/virtops/corpus-images"
+HANDWRITTEN_FIRST = 123  # domains/123-*.xml onwards are hand-written (see README): never deleted or overwritten here
+HANDWRITTEN_IMAGES_MARKER = "# Hand-written definitions"  # images.txt keeps this line and the ones after it
 GUEST_DIR = "/var/lib/virtops/guest"
 T = TypeVar("T")
 SEED = 20240611
@@ -1258,14 +1263,33 @@ def write_images_list() -> None:
         rel = im.path.removeprefix(IMAGE_DIR + "/")
         backing = im.backing.removeprefix(IMAGE_DIR + "/")
         lines.append(" ".join(x for x in (im.fmt, im.size, rel, backing) if x))
+    lines.extend(handwritten_images())
     IMAGES_LIST.write_text("\n".join(lines) + "\n")
+
+
+def handwritten_images() -> list[str]:
+    """The hand-written tail of the current images.txt (from the marker line on), kept as it is."""
+    if not IMAGES_LIST.exists():
+        return []
+    old = IMAGES_LIST.read_text().splitlines()
+    starts = [i for i, line in enumerate(old) if line.startswith(HANDWRITTEN_IMAGES_MARKER)]
+    return old[starts[0] :] if starts else []
+
+
+def is_generated(path: Path) -> bool:
+    """A domains/*.xml file this script writes (numbered below HANDWRITTEN_FIRST), as opposed to a hand-written one."""
+    number = path.name[:3]
+    return not (number.isdigit() and int(number) >= HANDWRITTEN_FIRST)
 
 
 def main() -> int:
     files = build_all()
+    if len(files) >= HANDWRITTEN_FIRST:
+        raise SystemExit(f"generate.py: {len(files)} files would reach the hand-written ones from {HANDWRITTEN_FIRST:03d}; renumber those first")
     DOMAINS_DIR.mkdir(exist_ok=True)
     for old in DOMAINS_DIR.glob("*.xml"):
-        old.unlink()
+        if is_generated(old):
+            old.unlink()
     for filename, xml in files:
         (DOMAINS_DIR / filename).write_text(xml)
     write_images_list()
