@@ -9,17 +9,36 @@ module: virt_domain
 short_description: Make a libvirt domain's definition match an XML definition, idempotently
 version_added: 0.1.0
 description:
-  - Compares the desired domain definition O(xml) with libvirt's persistent definition and defines it
-    (with libvirt's validation) only when they differ. One comparison decides C(changed), check mode and C(--diff).
-  - A re-define keeps the domain's identity. Its UUID, and the MAC address of every NIC the XML leaves
-    without one, are carried over, so nothing churns.
-  - Changes to a running domain take effect when it next boots; RV(pending_restart) says so and
-    O(restart=if_pending) power-cycles it gracefully (the same code as M(virtops.libvirt.virt_power)).
-  - O(state=absent) undefines the domain. Nothing that holds data goes with it unless asked for exactly that -
-    disk images (O(remove_storage)), NVRAM (O(remove_nvram)), TPM state (O(remove_tpm)), a managed-save image
-    (O(remove_managed_save)), snapshot and checkpoint metadata (O(remove_snapshots_metadata)).
-  - Secrets of a definition (graphics passwords, the cookies and query string of a network disk, an SEV session)
-    never appear in what the module returns or says, diff and error messages included.
+  - Applies the desired domain definition O(xml) the way C(kubectl apply) does. The module keeps a record of what it
+    applied in the domain's C(<metadata>) and merges three definitions. These are the last applied template, the
+    desired one, and libvirt's persistent definition.
+  - B(What the template sets wins.) libvirt keeps its own spelling of a value. For example C(512 MiB) is stored as
+    C(524288 KiB) and C(0,1) as C(0-1).
+  - B(What the template removed since the last apply is removed.) Devices are matched by identity (MAC address,
+    target dev, controller index, alias, address), not by position. So removing one of two NICs moves no MAC.
+  - B(What the template never set is kept.) This covers what libvirt added and what was added out of band, for example
+    with C(virsh attach-device --config). Devices added out of band are listed in RV(differences) as not owned.
+    O(unowned=remove) removes them.
+  - B(A run with nothing to do writes nothing.) It makes no comparison either. The template is the one last applied,
+    and libvirt's definition still has the fingerprint recorded then, so nothing is defined.
+  - A domain without a record was defined outside this collection (virt-install, virsh) or before the collection kept
+    records. Its first apply compares the template as a subset, then writes the record, and RV(adopted) says so. The
+    second apply settles.
+  - One merge decides C(changed), check mode (the predicted definition), C(--diff) and RV(differences).
+  - Check mode makes every check the real run can make without writing. It checks the UUID against the domain's and
+    every other domain's. It also validates against libvirt's RelaxNG schema when the local libvirt is the daemon's
+    version.
+  - A re-define keeps the domain's identity. Its UUID, the MAC addresses and the device addresses libvirt assigned are
+    kept.
+  - Changes to a running domain take effect when it next starts. RV(pending_restart) lists what waits, and a warning
+    says so. O(restart=if_pending) power-cycles the domain gracefully, using the same code as
+    M(virtops.libvirt.virt_power).
+  - O(state=absent) undefines the domain. Nothing that holds data goes with it unless asked for exactly that. This
+    covers disk images (O(remove_storage)), NVRAM (O(remove_nvram)), TPM state (O(remove_tpm)), a managed-save image
+    (O(remove_managed_save)), and snapshot and checkpoint metadata (O(remove_snapshots_metadata)).
+  - Secrets of a definition never appear in what the module returns or says, diff and error messages included. These
+    are graphics passwords, the cookies and query string of a network disk, and an SEV session. The record keeps them
+    masked.
 author:
   - virtops maintainers (@virtops)
 requirements:
@@ -30,15 +49,19 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The same comparison as a real run predicts C(changed) exactly; nothing is defined.
+    details: The same merge as a real run predicts C(changed), RV(differences) and the definition; nothing is defined.
   diff_mode:
     support: full
     details:
       - A unified diff of the persistent definition before and after, with its secrets masked.
-      - In check mode, "after" is the XML that would be defined; libvirt adds its defaults when it is.
+      - In check mode, "after" is the merged definition that would be defined, so a one-line change of the template
+        shows as a one-line change.
+      - The applied record is left out of both sides.
   idempotent:
     support: full
-    details: An unchanged definition is never re-defined, so a no-op run makes no write to libvirt.
+    details:
+      - An unchanged template applied to an unchanged definition is recognised from the record and never re-defined,
+        so a no-op run makes no write to libvirt, whatever libvirt rewrote.
 options:
   name:
     description:
@@ -67,22 +90,31 @@ options:
     description:
       - Whether the domain starts when the host boots. Not changed when not set.
     type: bool
+  unowned:
+    description:
+      - What to do with devices and top-level elements that the template does not own and that were added out of band
+        since the last apply (not by libvirt).
+      - V(keep) leaves them and lists them in RV(differences) as not owned. To take one over, add it to the template
+        with its identity, for example its target dev or MAC address.
+      - V(remove) removes them. It acts from the second apply to a domain, because the first one has no record of what
+        libvirt itself added.
+    type: str
+    choices: [keep, remove]
+    default: keep
   match:
     description:
-      - How the desired definition is compared with libvirt's.
-      - V(subset) (default) - everything O(xml) says must hold; what libvirt adds by itself (UUID, MAC and
-        device addresses, aliases, controllers it adds, canonical machine names such as V(pc) for
-        C(pc-i440fx-7.2), memory units normalised to KiB, default attribute values) is not a difference.
-      - V(exact) - the definition must be exactly what libvirt makes of O(xml), nothing changed or added since.
-        The fingerprints of what was applied are kept in the domain's C(<metadata>) (namespace
-        C(https://virtops.dev/xmlns/libvirt/1)), so the first run with V(exact) defines the domain once.
+      - Deprecated and ignored, except V(exact). Every apply is now the three-way merge described above.
+      - V(exact) means O(unowned=remove).
+      - It cannot be set together with O(unowned).
     type: str
     choices: [subset, exact]
-    default: subset
   restart:
     description:
       - V(never) leaves a running domain whose definition changed running on the old one (see RV(pending_restart)).
       - V(if_pending) shuts it down gracefully and starts it again when a change is pending.
+      - A running domain may have devices that no definition holds, such as a disk hot-plugged with
+        C(virsh attach-device --live). A restart would lose them, so V(if_pending) refuses to restart it and names them
+        (see RV(live_only)). O(force=true) restarts it anyway. Such devices alone are not a pending change.
     type: str
     choices: [never, if_pending]
     default: never
@@ -94,6 +126,8 @@ options:
   force:
     description:
       - With O(state=absent), power off a running domain before undefining it. Without it, a running domain is an error.
+      - With O(restart=if_pending), restart even when the running domain has devices that no definition holds
+        (RV(live_only)). The restart loses them.
     type: bool
     default: false
   remove_nvram:
@@ -155,6 +189,12 @@ EXAMPLES = r"""
     xml: "{{ lookup('ansible.builtin.template', 'domains/web1.xml.j2') }}"
     restart: if_pending
 
+- name: Apply a template and remove devices attached out of band since the last apply
+  virtops.libvirt.virt_domain:
+    name: web1
+    xml: "{{ lookup('ansible.builtin.template', 'domains/web1.xml.j2') }}"
+    unowned: remove
+
 - name: Remove a domain, keeping its disks, NVRAM and TPM state
   virtops.libvirt.virt_domain:
     name: old1
@@ -191,15 +231,43 @@ definition:
   returned: with O(state=present)
   type: str
 differences:
-  description: Why the definition is (or would be) defined, one line per difference found (secrets masked).
+  description:
+    - What the apply changes (in check mode, would change), one line each. Amounts keep the template's unit, for
+      example C(memory: 256 MiB -> 512 MiB). Secrets are masked.
+    - An adopted domain has a line saying so. A template that changed only in ways libvirt already holds has a line
+      saying that only the record is written.
+    - Devices and elements that the template does not own and that were added out of band have a line with
+      C(not owned), whether or not anything changes.
   returned: with O(state=present)
   type: list
   elements: str
-  sample: ["/domain/memory: want '2097152', have '1048576'"]
-pending_restart:
-  description: Whether the domain runs on an older definition than its persistent one.
+  sample:
+    - "memory: 256 MiB -> 512 MiB"
+    - "currentMemory: 256 MiB -> 512 MiB (follows memory)"
+    - "devices/disk[dev=vdb]: not owned, kept (<disk type='file' device='disk'> was added outside the template)"
+adopted:
+  description:
+    - Whether the domain had no applied record yet. It was defined outside this collection or before the collection
+      kept records. The template was compared as a subset, and the record is written (in check mode, would be).
   returned: with O(state=present)
   type: bool
+pending_restart:
+  description:
+    - What the persistent definition holds that the running domain does not, and that applies when the domain next
+      starts. The list is empty when nothing waits and for a domain that is not running.
+    - In check mode, it includes what the apply would change.
+  returned: with O(state=present)
+  type: list
+  elements: str
+  sample: ["/domain/memory: want '524288', have '262144'"]
+live_only:
+  description:
+    - Devices of the running domain that no definition holds, such as a disk hot-plugged with
+      C(virsh attach-device --live). A restart would lose them, so they are not a pending change.
+  returned: with O(state=present)
+  type: list
+  elements: str
+  sample: ["<disk type='file' device='disk'> (disk dev=vdc)"]
 restarted:
   description: Whether the domain was (in check mode, would be) power-cycled by O(restart=if_pending).
   returned: with O(state=present)

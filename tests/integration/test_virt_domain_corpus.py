@@ -1,11 +1,14 @@
 """Property-style tests of virt_domain's comparison over a corpus of real-world
 domain definitions (tests/corpus/domains), on the real QEMU driver.
 
-For every definition: the first apply defines it; a check-mode re-apply and a
-re-apply report no change, and the re-apply writes nothing (no DEFINED event);
-each single-field mutation that applies to it (memory, vcpu, a disk source, a
-NIC model, the description) is predicted by check mode, applied, and then
-stable. The counts are printed at the end (pytest -s, or the summary line).
+For every definition, with unowned=keep and with unowned=remove: the first apply
+defines it; a check-mode re-apply and a re-apply report no change, and the
+re-apply writes nothing (no DEFINED event); each single-field mutation that
+applies to it (memory, vcpu, a disk source, a NIC model, the description) is
+predicted by check mode (the same differences, the same definition as the real
+run), applied, and then stable, and so is going back. A definition made outside
+the module (plain defineXML, no record) is adopted by the first apply and settles
+on the second. The counts are printed at the end (pytest -s, or the summary line).
 """
 
 from __future__ import annotations
@@ -67,43 +70,69 @@ def writes(defines: list[str], name: str) -> int:
     return defines.count(name)
 
 
-def apply(conn, name: str, xml: str, check_mode: bool = False) -> dict:
-    request = DefinitionRequest(name=name, xml=xml, check_mode=check_mode)
+def apply(conn, name: str, xml: str, check_mode: bool = False, unowned: str = "keep") -> dict:
+    request = DefinitionRequest(name=name, xml=xml, check_mode=check_mode, unowned=unowned)
     return DomainDefinition(conn, request).run()
 
 
+def name_of(xml: str) -> str:
+    return re.search(r"<name>([^<]+)</name>", xml).group(1)
+
+
+def undefine(conn, name: str) -> None:
+    with contextlib.suppress(libvirt.libvirtError):  # not defined if the first apply failed
+        conn.raw.lookupByName(name).undefineFlags(UNDEFINE)
+
+
+def change_then_settle(conn, defines, name: str, xml: str, unowned: str, what: str) -> dict:
+    """Check mode predicts the change exactly (differences and definition) and writes
+    nothing; the real run writes once; the next run is a no-op that writes nothing."""
+    before = writes(defines, name)
+    predicted = apply(conn, name, xml, check_mode=True, unowned=unowned)
+    assert predicted["changed"], f"{what}: check mode missed it"
+    assert writes(defines, name) == before, f"{what}: check mode wrote"
+    applied = apply(conn, name, xml, unowned=unowned)
+    assert applied["changed"] and applied["differences"] == predicted["differences"], what
+    assert writes(defines, name) == before + 1, f"{what}: not one define"
+    if predicted["definition"] == applied["definition"]:
+        COUNTS[f"{unowned}: check mode predicted the very definition"] += 1
+    again = apply(conn, name, xml, unowned=unowned)
+    assert not again["changed"], f"{what}: not stable after it was applied: {again['differences']}"
+    assert writes(defines, name) == before + 1, f"{what}: the no-op wrote"
+    return applied
+
+
+@pytest.mark.parametrize("unowned", ["keep", "remove"])
 @pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
-def test_corpus_definition(conn, defines, path):
+def test_corpus_definition(conn, defines, path, unowned):
     xml = path.read_text()
-    name = re.search(r"<name>([^<]+)</name>", xml).group(1)
+    name = name_of(xml)
     try:
-        assert apply(conn, name, xml, check_mode=True)["changed"]
-        assert apply(conn, name, xml)["changed"]
-        COUNTS["defined"] += 1
-        assert writes(defines, name) == 1
-        check = apply(conn, name, xml, check_mode=True)
-        assert not check["changed"], check["differences"]
-        COUNTS["check-mode re-apply unchanged"] += 1
-        again = apply(conn, name, xml)
-        assert not again["changed"], again["differences"]
-        assert writes(defines, name) == 1
-        COUNTS["re-apply unchanged, no write"] += 1
-        added = {"description"} if "<description>" not in xml else set()
+        change_then_settle(conn, defines, name, xml, unowned, "the first apply")
+        COUNTS[f"{unowned}: defined, re-apply unchanged, no write"] += 1
         for field, mutated in mutations(xml).items():
-            predicted = apply(conn, name, mutated, check_mode=True)
-            assert predicted["changed"], f"{field}: check mode missed it"
-            applied = apply(conn, name, mutated)
-            assert applied["changed"] and applied["differences"] == predicted["differences"], field
-            assert not apply(conn, name, mutated)["changed"], f"{field}: not stable after it was applied"
-            if field not in added:  # (subset: dropping what the original never said is no change)
-                assert apply(conn, name, xml, check_mode=True)["changed"], f"{field}: reverting it not predicted"
-                apply(conn, name, xml)  # back to the original for the next mutation
-            COUNTS[f"mutation detected: {field}"] += 1
+            change_then_settle(conn, defines, name, mutated, unowned, field)
+            change_then_settle(conn, defines, name, xml, unowned, f"{field} reverted")
+            COUNTS[f"{unowned}: mutation detected and reverted: {field}"] += 1
     finally:
-        with contextlib.suppress(libvirt.libvirtError):  # not defined if the first apply failed
-            conn.raw.lookupByName(name).undefineFlags(UNDEFINE)
+        undefine(conn, name)
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[path.stem for path in CORPUS])
+def test_corpus_definition_made_outside_is_adopted_then_settles(conn, defines, path):
+    xml = path.read_text()
+    name = name_of(xml)
+    try:
+        conn.raw.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        adopted = change_then_settle(conn, defines, name, xml, "keep", "adoption")
+        assert adopted["adopted"] and adopted["differences"][-1].startswith("adopted: it has no applied record")
+        COUNTS["adopted, then settled"] += 1
+    finally:
+        undefine(conn, name)
 
 
 def test_corpus_is_large_and_every_definition_passed():
-    assert len(CORPUS) >= 100
-    assert COUNTS["re-apply unchanged, no write"] == COUNTS["defined"] == len(CORPUS)
+    assert len(CORPUS) >= 140
+    for unowned in ("keep", "remove"):
+        assert COUNTS[f"{unowned}: defined, re-apply unchanged, no write"] == len(CORPUS)
+    assert COUNTS["adopted, then settled"] == len(CORPUS)

@@ -15,7 +15,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.xml import (
     local_name as _local,
 )
 
-_UNITS = {
+UNITS = {
     "b": 1,
     "bytes": 1,
     "kb": 1000,
@@ -32,7 +32,7 @@ _UNITS = {
     "tib": 1024**4,
 }
 # Attributes scaled by a sibling unit attribute (e.g. NUMA <cell memory= unit=>).
-_SCALED_ATTRIBUTES = ("memory", "size")
+SCALED_ATTRIBUTES = ("memory", "size")
 
 
 def differences(desired, current) -> list[str]:
@@ -65,7 +65,7 @@ def _compare(desired, current, path: str, found: list[str]) -> None:
         if len(same_tag) == 1:  # one candidate: say exactly what differs in it
             _compare(child, same_tag[0], child_path, found)
         else:
-            found.append(f"{child_path}[{index + 1}]: {_describe(child)} is not in the current definition as written")
+            found.append(f"{child_path}[{index + 1}]: {describe(child)} is not in the current definition as written")
 
 
 _QEMU_CHANNEL_DIR = "/var/lib/libvirt/qemu/channel/target/"
@@ -107,13 +107,13 @@ def differences_between(desired, current) -> list[str]:
 def _compare_values(desired, current, path: str, found: list[str]) -> None:
     unit = desired.get("unit")
     for name, value in desired.attrib.items():
-        if name == "unit" and _scalable(desired):
+        if name == "unit" and scalable(desired):
             continue
         have = current.get(name)
-        if name in _SCALED_ATTRIBUTES and unit is not None:
-            same = _scaled(value, unit) == _scaled(have, current.get("unit", "KiB"))
+        if name in SCALED_ATTRIBUTES and unit is not None:
+            same = scaled(value, unit) == scaled(have, current.get("unit", "KiB"))
         else:
-            same = have is not None and _same_value(desired.tag, name, value, have)
+            same = have is not None and same_value(desired.tag, name, value, have)
         if not same:
             shown = (MASK, MASK) if is_secret(desired.tag, name) else (value, have)
             found.append(f"{path}/@{name}: want {shown[0]!r}, have {shown[1]!r}")
@@ -121,36 +121,70 @@ def _compare_values(desired, current, path: str, found: list[str]) -> None:
     if want_text:
         have_text = (current.text or "").strip()
         if want_text.isdigit() and (desired.get("unit") is not None or current.get("unit") is not None):
-            same = _scaled(want_text, desired.get("unit", "KiB")) == _scaled(have_text, current.get("unit", "KiB"))
+            same = scaled(want_text, desired.get("unit", "KiB")) == scaled(have_text, current.get("unit", "KiB"))
         else:
-            same = _same_value(desired.tag, None, want_text, have_text)
+            same = same_value(desired.tag, None, want_text, have_text)
         if not same:
             shown = (MASK, MASK) if is_secret(desired.tag, None) else (want_text, have_text)
             found.append(f"{path}: want {shown[0]!r}, have {shown[1]!r}")
 
 
-def _scalable(element) -> bool:
-    return bool((element.text or "").strip()) or any(name in element.attrib for name in _SCALED_ATTRIBUTES)
+def scalable(element) -> bool:
+    return bool((element.text or "").strip()) or any(name in element.attrib for name in SCALED_ATTRIBUTES)
 
 
-def _scaled(value: str | None, unit: str | None) -> int | None:
+def scaled(value: str | None, unit: str | None) -> int | None:
     """The amount in KiB, rounded up as libvirt stores it."""
     if value is None:
         return None
     try:
-        return -(-int(value) * _UNITS[(unit or "KiB").lower()] // 1024)
+        return -(-int(value) * UNITS[(unit or "KiB").lower()] // 1024)
     except (ValueError, KeyError):
         return None
 
 
-def _same_value(tag: str, attribute: str | None, want: str, have: str) -> bool:
+def same_value(tag: str, attribute: str | None, want: str, have: str) -> bool:
+    """Whether libvirt holds ``want`` as ``have`` (its rewrites: case, dashes of a UUID,
+    machine aliases, CPU lists, numbers in another base or with leading zeros)."""
     if want == have:
         return True
-    if (tag, attribute) in (("mac", "address"), ("uuid", None)):
+    if (tag, attribute) == ("mac", "address"):
         return want.lower() == have.lower()
+    if (tag, attribute) == ("uuid", None):
+        return want.replace("-", "").lower() == have.replace("-", "").lower()
     if (tag, attribute) == ("type", "machine"):
         return _machine_matches(want, have)
-    return _number(want) is not None and _number(want) == _number(have)
+    if attribute in _CPU_LISTS:
+        return cpu_list(want) is not None and cpu_list(want) == cpu_list(have)
+    return bool(_readings(want) & _readings(have))
+
+
+def _readings(value: str) -> set[int]:
+    """The integers libvirt may read ``value`` as: a leading zero means octal where it
+    reads base 0 (PCI addresses), decimal where it reads base 10 (counts)."""
+    found = {number(value)} - {None}
+    text = value.strip()
+    if len(text) > 1 and text[0] == "0" and text.isdigit():
+        found.add(int(text, 10))
+    return found  # type: ignore[return-value]
+
+
+# Attributes holding a list of CPUs or NUMA nodes ('0-3,^2'), which libvirt rewrites ('0-1,3').
+_CPU_LISTS = ("cpuset", "cpus", "nodeset")
+_MAX_CPUS = 16384
+
+
+def cpu_list(value: str) -> frozenset[int] | None:
+    """The CPUs of a libvirt CPU list ('0,1', '0-3,^2'); None when it is not one."""
+    chosen: set[int] = set()
+    excluded: set[int] = set()
+    for part in value.replace(" ", "").split(","):
+        target = excluded if part.startswith("^") else chosen
+        low, _sep, high = part.lstrip("^").partition("-")
+        if not low.isdigit() or (high and not high.isdigit()) or (high and not 0 <= int(high) - int(low) <= _MAX_CPUS):
+            return None
+        target.update(range(int(low), int(high or low) + 1))
+    return frozenset(chosen - excluded)
 
 
 def _machine_matches(want: str, have: str) -> bool:
@@ -159,11 +193,15 @@ def _machine_matches(want: str, have: str) -> bool:
     return want in aliases and have.startswith(aliases[want])
 
 
-def _number(value: str | None) -> int | None:
+def number(value: str | None) -> int | None:
+    """An integer as libvirt reads it (base 0 of strtol: '0x07', '07' octal, '7')."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return int(value, 0)
+        if len(text) > 1 and text[0] == "0" and text.isdigit():
+            return int(text, 8) if "8" not in text and "9" not in text else int(text, 10)
+        return int(text, 0)
     except ValueError:
         return None
 
@@ -172,6 +210,6 @@ def _elements(element):
     return [child for child in element if isinstance(child.tag, str)]
 
 
-def _describe(element) -> str:
+def describe(element) -> str:
     attributes = " ".join(f"{_local(k)}={MASK if is_secret(element.tag, k) else v!r}" for k, v in list(element.attrib.items())[:3])
     return f"<{_local(element.tag)}{' ' + attributes if attributes else ''}>"

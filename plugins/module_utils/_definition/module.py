@@ -26,7 +26,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     # module's invocation; what is returned of it (definition, diff) has them masked.
     "xml": {"type": "str", "no_log": True},
     "autostart": {"type": "bool"},
-    "match": {"type": "str", "choices": ["subset", "exact"], "default": "subset"},
+    "unowned": {"type": "str", "choices": ["keep", "remove"], "default": "keep"},
+    # Deprecated: the three-way apply replaced both ways of comparing; exact meant what unowned=remove does.
+    "match": {"type": "str", "choices": ["subset", "exact"], "removed_in_version": "2.0.0", "removed_from_collection": "virtops.libvirt"},
     "restart": {"type": "str", "choices": ["never", "if_pending"], "default": "never"},
     "restart_timeout": {"type": "float", "default": 120},
     "force": {"type": "bool", "default": False},
@@ -36,7 +38,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "remove_managed_save": {"type": "bool", "default": False},
     "remove_snapshots_metadata": {"type": "bool", "default": False},
 }
-ARGUMENT_RULES: dict[str, Any] = {"required_if": [("state", "present", ("xml",))]}
+ARGUMENT_RULES: dict[str, Any] = {"required_if": [("state", "present", ("xml",))], "mutually_exclusive": [("match", "unowned")]}
 
 
 def run(module) -> None:
@@ -46,10 +48,13 @@ def run(module) -> None:
 
     def check() -> None:
         check_name(params["name"])
+        options = {key: params[key] for key in DefinitionRequest.__dataclass_fields__ if key in params}
+        if params.get("match") == "exact":
+            options["unowned"] = "remove"
         holder["request"] = DefinitionRequest(
             check_mode=module.check_mode,
             diff_mode=module._diff,
-            **{**{key: params[key] for key in DefinitionRequest.__dataclass_fields__ if key in params}, "restart_timeout": seconds(params, "restart_timeout")},
+            **{**options, "restart_timeout": seconds(params, "restart_timeout")},
         )
 
     def body(conn: Connection) -> dict[str, Any]:

@@ -15,13 +15,13 @@ from typing import Any
 from ansible_collections.virtops.libvirt.plugins.module_utils._core import xml as dxml
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError, VirtOpsError
-from ansible_collections.virtops.libvirt.plugins.module_utils._definition import applied as dapplied
-from ansible_collections.virtops.libvirt.plugins.module_utils._definition import storage
-from ansible_collections.virtops.libvirt.plugins.module_utils._definition.compare import differences
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition import match, merge, preflight, storage
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition import record as drecord
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.identity import with_identity
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.live import (
-    pending_restart,
+    RestartPlan,
     persistent_xml,
+    restart_plan,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.runner import (
     PowerRequest,
@@ -37,7 +37,7 @@ class DefinitionRequest:
     state: str = "present"
     xml: str | None = None
     autostart: bool | None = None
-    match: str = "subset"
+    unowned: str = "keep"
     restart: str = "never"
     restart_timeout: float = 120
     force: bool = False
@@ -110,25 +110,53 @@ class DomainDefinition:
         desired = self.desired()
         current = self.persistent(domain) if domain else None
         persistent = domain is not None and self.call("read whether it is persistent", domain.isPersistent)
-        if current is None or not persistent:
-            found = ["the domain is not defined" if current is None else "the domain is transient"]
-        elif self.request.match == "exact":
-            found = dapplied.exact_differences(desired, current)
-        else:
-            found = differences(desired, current)
-        self.result.update(differences=found, pending_restart=False, restarted=False)
+        plan = self.plan(desired, current, persistent)
+        self.result.update(differences=plan.changes + plan.notes, pending_restart=[], restarted=False, adopted=plan.adopted)
+        preflight.check(self.conn, self.name, desired, current, plan.merged if plan.changes else None, self.request.check_mode)
         self.report(domain, current, current)
-        to_define = with_identity(desired, current) if current is not None else desired
-        if found:
+        if plan.changes:
             self.result["changed"] = True
             if self.request.check_mode:
-                self.report(domain, current, to_define)
+                self.report(domain, current, plan.merged)
             else:
-                domain = self.define(to_define)
+                domain = self.define(desired, plan)
                 self.report(domain, current, self.persistent(domain))
         self.autostart(domain)
-        self.result["pending_restart"] = bool(domain is not None and self.pending(domain, found))
-        self.restart_if_pending(domain)
+        restart = self.restart_plan(domain, plan)
+        self.result["pending_restart"] = restart.pending
+        self.result["live_only"] = restart.live_only
+        self.restart_if_pending(domain, restart)
+
+    def plan(self, desired, current, persistent: bool) -> merge.Plan:
+        """What to define: nothing when the template is the one last applied and libvirt's
+        definition is still what it made of it; else the three-way merge."""
+        if current is None or not persistent:
+            merged = desired if current is None else with_identity(desired, current)
+            reason = "the domain is not defined" if current is None else "the domain is transient"
+            return merge.Plan(merged=merged, changes=[reason], owned=match.elements(merged.find("devices")))
+        record, damage = drecord.read(current)
+        normalised = drecord.normalised(desired)
+        if (
+            record is not None
+            and record.desired == normalised
+            and record.fingerprint == drecord.fingerprint(current)
+            and drecord.secrets_held(desired, current)
+        ):
+            return merge.Plan(merged=current)
+        plan = merge.plan_apply(record, desired, current, prune=self.request.unowned == "remove")
+        if record is None:
+            why = damage or "it has no applied record (defined outside virtops.libvirt, or before it kept one)"
+            plan.changes.append(f"adopted: {why}; the template was compared as a subset, and what is applied is recorded now")
+        elif not plan.changes and record.desired != normalised:
+            plan.changes.append("the template changed since it was last applied, and libvirt's definition already holds it: only the applied record is written")
+        if self.request.unowned == "remove" and record is None:
+            self.warn(
+                "unowned=remove removes nothing on a domain's first apply: nothing tells yet what was added outside the template. It applies from the next run."
+            )
+        return plan
+
+    def warn(self, text: str) -> None:
+        self.result.setdefault("warnings", []).append(text)
 
     def report(self, domain, before, after) -> None:
         """The fields that describe the definition: uuid, definition and diff (secrets masked)."""
@@ -136,23 +164,39 @@ class DomainDefinition:
             self.result["uuid"] = domain.UUIDString()
         if after is None:
             return
-        self.result["definition"] = dxml.to_text(after)
+        self.result["definition"] = dxml.to_text(drecord.without_record(after))
         if self.request.diff_mode:
             self.result["diff"] = {
-                "before": dxml.to_text(before) if before is not None else "",
+                "before": dxml.to_text(drecord.without_record(before)) if before is not None else "",
                 "after": self.result["definition"],
                 "before_header": f"{self.name} (persistent definition before)",
                 "after_header": f"{self.name} (after)",
             }
 
-    def define(self, root):
-        if self.request.match == "exact":
-            root = dapplied.with_applied(root, dapplied.fingerprint(root))
-        domain = self._define_xml(root)
-        if self.request.match == "exact":
-            canonical = self.persistent(domain)
-            desired_print = dapplied.applied_record(canonical).get("desired", "")
-            domain = self._define_xml(dapplied.with_applied(canonical, desired_print, dapplied.fingerprint(canonical)))
+    def define(self, desired, plan: merge.Plan):
+        """Define the merged definition, then record what was applied: one define, then one
+        metadata write (the record needs the fingerprint of what libvirt made of it)."""
+        record = drecord.Record(desired=drecord.normalised(desired))
+        domain = self._define_xml(drecord.with_record(plan.merged, record))
+        defined = self.persistent(domain)
+        devices = match.elements(defined.find("devices"))
+        keys = match.full_keys(devices)
+        made = match.pair(plan.owned, devices, match.device_key)
+        record.owned = [keys[made[position]] if position in made else "" for position in range(len(plan.owned))]
+        foreign = match.pair(plan.foreign, devices, match.device_key)
+        record.foreign = [keys[position] for position in foreign.values()]
+        record.removed = [key for key in plan.removed if key not in record.owned][:64]
+        record.seen = keys + sorted({dxml.local_name(element.tag) for element in defined if isinstance(element.tag, str)})
+        record.fingerprint = drecord.fingerprint(defined)
+        self.call(
+            "record what was applied in its metadata",
+            domain.setMetadata,
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+            dxml.etree.tostring(record.element(namespaced=False), encoding="unicode"),
+            drecord.PREFIX,
+            drecord.NAMESPACE,
+            libvirt.VIR_DOMAIN_AFFECT_CONFIG,
+        )
         return domain
 
     def _define_xml(self, root):
@@ -163,10 +207,16 @@ class DomainDefinition:
         self.written = True
         return domain
 
-    def pending(self, domain, found: list[str]) -> bool:
-        if self.request.check_mode and found:
-            return self.call("read whether it is active", domain.isActive)
-        return pending_restart(self.conn, domain, self.name)
+    def restart_plan(self, domain, plan: merge.Plan) -> RestartPlan:
+        """What waits for the next start; in check mode, with what the plan would define."""
+        if domain is None:
+            return RestartPlan()
+        restart = restart_plan(self.conn, domain, self.name)
+        if self.request.check_mode and plan.changes and self.call("read whether it is active", domain.isActive):
+            restart.pending += [line for line in plan.changes if not line.startswith(_RECORD_ONLY)]
+            gone = {_bracket_key(key) for key in plan.removed}
+            restart.live_only = [label for label in restart.live_only if not any(key in label for key in gone)]
+        return restart
 
     def autostart(self, domain) -> None:
         wanted = self.request.autostart
@@ -181,10 +231,26 @@ class DomainDefinition:
             self.call("set its autostart flag", domain.setAutostart, int(wanted))
             self.written = True
 
-    def restart_if_pending(self, domain) -> None:
+    def restart_if_pending(self, domain, restart: RestartPlan) -> None:
         self.result["restarted"] = False
-        if self.request.restart != "if_pending" or not self.result["pending_restart"]:
+        if not restart.pending:
             return
+        if self.request.restart != "if_pending":
+            self.warn(
+                f"Domain '{self.name}' runs on its previous definition until it next starts; waiting for that: "
+                f"{_some(restart.pending)}. Apply it now with restart=if_pending, or shut the domain down and start it "
+                "(virtops.libvirt.virt_power state=shutdown, then state=running); a reboot inside the guest does not apply it."
+            )
+            return
+        if restart.live_only and not self.request.force:
+            raise VirtOpsError(
+                f"restart=if_pending did not restart domain '{self.name}': the running domain has what no definition "
+                f"holds, and a restart would lose it: {_some(restart.live_only)}. Add it to the template (then it is "
+                "kept), or set force=true to restart and lose it. The definition is "
+                + ("saved" if self.written else "unchanged")
+                + f" and waits for the next start: {_some(restart.pending)}.",
+                **{**self.result, "changed": self.written},
+            )
         self.result["changed"] = self.result["restarted"] = True
         if self.request.check_mode:
             return
@@ -206,10 +272,11 @@ class DomainDefinition:
                 f"restart=if_pending could not restart domain '{self.name}' within restart_timeout="
                 f"{self.request.restart_timeout:g} s ({'; '.join(seen)}): "
                 f"{err.msg.split('. ')[0]}. The new definition is saved and applies at its next start: raise "
-                "restart_timeout, or shut the guest down with virtops.libvirt.virt_power (state=shutdown, "
-                "on_timeout=force powers it off when it ignores the request)."
+                "restart_timeout, or shut the guest down with the module virtops.libvirt.virt_power (its state=shutdown "
+                "with on_timeout=force powers it off when it ignores the request)."
             ) from None
-        self.result["pending_restart"] = pending_restart(self.conn, domain, self.name)
+        after = restart_plan(self.conn, domain, self.name)
+        self.result["pending_restart"], self.result["live_only"] = after.pending, after.live_only
 
     # -- absent --------------------------------------------------------------------
     def absent(self, domain) -> None:
@@ -304,3 +371,16 @@ def _count(conn: Connection, name: str, what: str, method) -> int:
             return 0
         raise
     return len(found) if isinstance(found, list) else int(found)
+
+
+_RECORD_ONLY = ("adopted:", "the template changed since it was last applied")
+
+
+def _bracket_key(key: str) -> str:
+    return key.partition(" ")[2] or key
+
+
+def _some(lines: list[str], shown: int = 3) -> str:
+    """The first few of ``lines``, saying how many more there are."""
+    more = f" (and {len(lines) - shown} more)" if len(lines) > shown else ""
+    return "; ".join(lines[:shown]) + more

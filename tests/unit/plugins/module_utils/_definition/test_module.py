@@ -12,7 +12,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._definition.runner
 def test_every_option_is_a_field_of_the_request_with_the_same_default():
     fields = {field.name: field for field in dataclasses.fields(DefinitionRequest)}
     for option, spec in ARGUMENT_SPEC.items():
-        if option in CONNECTION_ARGUMENT_SPEC:
+        if option in CONNECTION_ARGUMENT_SPEC or option == "match":  # (deprecated: mapped to unowned)
             continue
         assert option in fields, option
         if "default" in spec:
@@ -23,3 +23,10 @@ def test_every_option_is_a_field_of_the_request_with_the_same_default():
 def test_xml_is_never_echoed_and_required_to_define():
     assert ARGUMENT_SPEC["xml"]["no_log"] is True
     assert ("state", "present", ("xml",)) in ARGUMENT_RULES["required_if"]
+
+
+def test_match_is_deprecated_and_exclusive_with_unowned():
+    assert ARGUMENT_SPEC["match"]["removed_in_version"] == "2.0.0"
+    assert ARGUMENT_SPEC["match"]["removed_from_collection"] == "virtops.libvirt"
+    assert "default" not in ARGUMENT_SPEC["match"]  # (a default would warn on every run)
+    assert ("match", "unowned") in ARGUMENT_RULES["mutually_exclusive"]
