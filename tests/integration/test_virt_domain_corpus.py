@@ -84,21 +84,17 @@ def undefine(conn, name: str) -> None:
         conn.raw.lookupByName(name).undefineFlags(UNDEFINE)
 
 
-def change_then_settle(conn, defines, name: str, xml: str, unowned: str, what: str) -> dict:
-    """Check mode predicts the change exactly (differences and definition) and writes
-    nothing; the real run writes once; the next run is a no-op that writes nothing."""
-    before = writes(defines, name)
+def change_then_settle(conn, name: str, xml: str, unowned: str, what: str) -> dict:
+    """Check mode predicts the change exactly (differences and definition); the real
+    run changes it; the next run is a no-op. (The caller counts the writes: one each.)"""
     predicted = apply(conn, name, xml, check_mode=True, unowned=unowned)
     assert predicted["changed"], f"{what}: check mode missed it"
-    assert writes(defines, name) == before, f"{what}: check mode wrote"
     applied = apply(conn, name, xml, unowned=unowned)
     assert applied["changed"] and applied["differences"] == predicted["differences"], what
-    assert writes(defines, name) == before + 1, f"{what}: not one define"
     if predicted["definition"] == applied["definition"]:
         COUNTS[f"{unowned}: check mode predicted the very definition"] += 1
     again = apply(conn, name, xml, unowned=unowned)
     assert not again["changed"], f"{what}: not stable after it was applied: {again['differences']}"
-    assert writes(defines, name) == before + 1, f"{what}: the no-op wrote"
     return applied
 
 
@@ -107,13 +103,17 @@ def change_then_settle(conn, defines, name: str, xml: str, unowned: str, what: s
 def test_corpus_definition(conn, defines, path, unowned):
     xml = path.read_text()
     name = name_of(xml)
+    start = writes(defines, name)  # (the same names come back with the other unowned)
     try:
-        change_then_settle(conn, defines, name, xml, unowned, "the first apply")
+        change_then_settle(conn, name, xml, unowned, "the first apply")
+        assert writes(defines, name) == start + 1, "check mode or the no-op wrote"
         COUNTS[f"{unowned}: defined, re-apply unchanged, no write"] += 1
-        for field, mutated in mutations(xml).items():
-            change_then_settle(conn, defines, name, mutated, unowned, field)
-            change_then_settle(conn, defines, name, xml, unowned, f"{field} reverted")
+        changes = mutations(xml)
+        for field, mutated in changes.items():
+            change_then_settle(conn, name, mutated, unowned, field)
+            change_then_settle(conn, name, xml, unowned, f"{field} reverted")
             COUNTS[f"{unowned}: mutation detected and reverted: {field}"] += 1
+        assert writes(defines, name) == start + 1 + 2 * len(changes), "not one define per change, none in check mode or a no-op"
     finally:
         undefine(conn, name)
 
@@ -122,9 +122,11 @@ def test_corpus_definition(conn, defines, path, unowned):
 def test_corpus_definition_made_outside_is_adopted_then_settles(conn, defines, path):
     xml = path.read_text()
     name = name_of(xml)
+    start = writes(defines, name)
     try:
         conn.raw.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
-        adopted = change_then_settle(conn, defines, name, xml, "keep", "adoption")
+        adopted = change_then_settle(conn, name, xml, "keep", "adoption")
+        assert writes(defines, name) == start + 2, "not one define for the adoption"
         assert adopted["adopted"] and adopted["differences"][-1].startswith("adopted: it has no applied record")
         COUNTS["adopted, then settled"] += 1
     finally:

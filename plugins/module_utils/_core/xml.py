@@ -12,6 +12,8 @@ encoding its XML declaration names.
 
 from __future__ import annotations
 
+from copy import deepcopy as _deepcopy
+
 import traceback
 from typing import Any
 
@@ -104,7 +106,10 @@ def parse_domain(text: Any, source: str = "xml") -> Element:
 
 
 def copy(root: Element) -> Element:
-    return etree.fromstring(etree.tostring(root), _parser())
+    """A deep copy of ``root``, standalone (without the text that followed it)."""
+    result = _deepcopy(root)
+    result.tail = None
+    return result
 
 
 def masked(root: Element) -> Element:

@@ -108,8 +108,9 @@ def pair(wanted: list, have: list, key, by_content: bool = True, by_position: bo
     return found
 
 
-def same_document(one, other) -> bool:
-    return dxml.etree.tostring(dxml.masked(one), method="c14n") == dxml.etree.tostring(dxml.masked(other), method="c14n")
+def canonical(element) -> bytes:
+    """An element's content in one form (secrets masked), to tell equal ones apart from others."""
+    return dxml.etree.tostring(dxml.masked(element), method="c14n")
 
 
 def pair_templates(wanted: list, applied: list, key) -> dict[int, int]:
@@ -117,11 +118,13 @@ def pair_templates(wanted: list, applied: list, key) -> dict[int, int]:
     key, then exactly the same content, then the next one of the same tag."""
     found = pair(wanted, applied, key, by_content=False, by_position=False)
     used = set(found.values())
+    forms = [canonical(element) for element in applied]
     for position, element in enumerate(wanted):
         if position in found:
             continue
-        for candidate, other in enumerate(applied):
-            if candidate not in used and same_document(element, other):
+        form = canonical(element)
+        for candidate, other in enumerate(forms):
+            if candidate not in used and other == form:
                 found[position] = candidate
                 used.add(candidate)
                 break

@@ -116,9 +116,8 @@ class DomainDefinition:
         self.report(domain, current, current)
         if plan.changes:
             self.result["changed"] = True
-            if self.request.check_mode:
-                self.report(domain, current, plan.merged)
-            else:
+            self.report(domain, current, plan.merged)  # what is written (if a failure comes before the end)
+            if not self.request.check_mode:
                 domain = self.define(desired, plan)
                 self.report(domain, current, self.persistent(domain))
         self.autostart(domain)
@@ -138,6 +137,7 @@ class DomainDefinition:
         normalised = drecord.normalised(desired)
         if (
             record is not None
+            and not record.foreign  # (devices nobody owns are reported on every run, removed with unowned=remove)
             and record.desired == normalised
             and record.fingerprint == drecord.fingerprint(current)
             and drecord.secrets_held(desired, current)
