@@ -12,9 +12,8 @@ encoding its XML declaration names.
 
 from __future__ import annotations
 
-from copy import deepcopy as _deepcopy
-
 import traceback
+from copy import deepcopy as _deepcopy
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
