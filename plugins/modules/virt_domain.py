@@ -232,8 +232,8 @@ definition:
   type: str
 differences:
   description:
-    - What the apply changes (in check mode, would change), one line each. Amounts keep the template's unit, for
-      example C(memory: 256 MiB -> 512 MiB). Secrets are masked.
+    - "What the apply changes (in check mode, would change), one line each. Amounts keep the template's unit, for
+      example C(memory: 256 MiB -> 512 MiB). Secrets are masked."
     - An adopted domain has a line saying so. A template that changed only in ways libvirt already holds has a line
       saying that only the record is written.
     - Devices and elements that the template does not own and that were added out of band have a line with
