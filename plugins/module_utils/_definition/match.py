@@ -83,16 +83,16 @@ def pair(wanted: list, have: list, key, by_content: bool = True, by_position: bo
     ``by_position``) the next one of the same tag. Positions in ``taken`` are not used."""
     used = set(taken or ())
     found: dict[int, int] = {}
-    have_keys = [key(element) for element in have]
+    by_key: dict[str, list[int]] = {}
+    for candidate, element in enumerate(have):
+        candidate_key = key(element)
+        if candidate_key is not None and candidate not in used:
+            by_key.setdefault(candidate_key, []).append(candidate)
     for position, element in enumerate(wanted):
-        wanted_key = key(element)
-        if wanted_key is None:
-            continue
-        for candidate, candidate_key in enumerate(have_keys):
-            if candidate not in used and candidate_key == wanted_key:
-                found[position] = candidate
-                used.add(candidate)
-                break
+        candidates = by_key.get(key(element) or "", [])
+        if candidates:
+            found[position] = candidates.pop(0)
+            used.add(found[position])
     passes = [lambda w, h: not differences_between(w, h)] if by_content else []
     if by_position:
         passes.append(lambda w, h: key(w) is None or key(h) is None or key(w) == key(h))

@@ -91,7 +91,8 @@ class DomainDefinition:
             raise VirtOpsError(
                 f"Option name {self.name!r} begins or ends with blanks; libvirt would keep them in the domain's name. Give the name without them."
             )
-        root = self.parse(self.request.xml, "option xml")
+        # (a template made from `virsh dumpxml` may hold an applied record: it is never part of what is desired)
+        root = drecord.without_record(self.parse(self.request.xml, "option xml"))
         written = dxml.domain_name(root)
         if written is None:
             name = root.find("name")

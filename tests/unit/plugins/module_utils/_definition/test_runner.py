@@ -334,3 +334,27 @@ def test_absent_refuses_to_delete_checkpoints_even_with_force(conn):
         assert domain.isActive() and len(domain.listAllCheckpoints(0)) == 1
     finally:
         _remove_everything(conn, "web1")
+
+
+def test_a_device_nobody_owns_is_reported_on_every_run_and_removed_when_asked(conn, defined_events):
+    apply(conn)
+    attach_out_of_band(conn, "<input type='tablet' bus='usb'/>")
+    note = "devices/input[#1]: not owned, kept (<input type='tablet' bus='usb'> was added outside the template)"
+    mutated = XML.replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>")
+    assert apply(conn, xml=mutated)["differences"] == ["vcpu: '1' -> '2'", note]
+    again = apply(conn, xml=mutated)  # the record now knows the tablet as nobody's
+    assert (again["changed"], again["differences"]) == (False, [note])
+    removed = apply(conn, xml=mutated, unowned="remove")
+    assert removed["changed"] and "tablet" not in conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert apply(conn, xml=mutated) == {**apply(conn, xml=mutated), "changed": False, "differences": []}
+
+
+def test_a_template_made_from_dumpxml_settles(conn):
+    apply(conn)
+    dumped = conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    assert "https://virtops.dev/xmlns/libvirt/applied/1" in dumped  # the record comes with it
+    first = apply(conn, xml=dumped)
+    assert first["changed"] and first["differences"] == [
+        "the template changed since it was last applied, and libvirt's definition already holds it: only the applied record is written"
+    ]
+    assert apply(conn, xml=dumped)["changed"] is False
