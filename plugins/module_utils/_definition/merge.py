@@ -90,7 +90,7 @@ class _Merge:
             self.children(want, applied, have, path)
 
     def values(self, want, applied, have, path: str) -> None:
-        handled = self.amounts(want, have, path)
+        handled = self.amounts(want, have, path) | {"unit"}  # a unit moves only with its amount
         for name, value in want.attrib.items():
             if name in handled:
                 continue

@@ -100,3 +100,10 @@ def test_a_new_machine_family_rebuilds_from_the_template(stored):
     plan = apply(stored, XML.replace("<type>hvm</type>", "<type machine='q35'>hvm</type>"))
     assert plan.rebuilt and plan.changes[0].startswith("the machine type changes from None to 'q35'")
     assert macs(plan.merged) == macs(current) and plan.merged.findtext("uuid") == current.findtext("uuid")
+
+
+def test_a_unit_without_an_amount_never_rescales_the_stored_one(stored):
+    plan = apply(stored, XML.replace("<memory unit='MiB'>128</memory>", "<memory unit='MiB'></memory>"))
+    memory = plan.merged.find("memory")
+    assert memory.get("unit") == "KiB"  # (an empty amount is the template's to fix: libvirt refuses it)
+    assert plan.changes == ["memory: removed '131072'"]
