@@ -58,7 +58,7 @@ def _compare(desired, current, path: str, found: list[str]) -> None:
         if match is not None:
             used.add(match)
             continue
-        if _libvirt_drops(child):
+        if libvirt_drops(child):
             continue
         child_path = f"{path}/{_local(child.tag)}"
         same_tag = [c for position, c in enumerate(have) if position not in used and c.tag == child.tag]
@@ -71,7 +71,7 @@ def _compare(desired, current, path: str, found: list[str]) -> None:
 _QEMU_CHANNEL_DIR = "/var/lib/libvirt/qemu/channel/target/"
 
 
-def _libvirt_drops(element) -> bool:
+def libvirt_drops(element) -> bool:
     """Elements libvirt accepts but does not keep in the persistent definition."""
     parent = element.getparent()
     if parent is None:

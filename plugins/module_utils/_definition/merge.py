@@ -27,11 +27,12 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._definition.compar
     SCALED_ATTRIBUTES,
     UNITS,
     describe,
+    libvirt_drops,
     same_value,
     scaled,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition.identity import with_identity
-from ansible_collections.virtops.libvirt.plugins.module_utils._definition.record import Record, without_record
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition.record import Record, fingerprint, without_record
 
 
 @dataclass
@@ -60,6 +61,9 @@ class _Merge:
         self.desired = desired
         self.current = current
         self.prune = prune and record is not None
+        # libvirt's definition is still what it made of the applied template: where the
+        # template did not change, a value libvirt holds differently is its own spelling
+        self.settled = record is not None and record.fingerprint == fingerprint(current)
         self.plan = Plan(merged=dxml.copy(current), adopted=record is None)
 
     def run(self) -> Plan:
@@ -83,6 +87,8 @@ class _Merge:
 
     # -- one element: its values, then its children ------------------------------------
     def element(self, want, applied, have, path: str) -> None:
+        if path not in ("", "devices") and self.settled and applied is not None and _unedited(want, applied):
+            return
         self.values(want, applied, have, path)
         if path == "devices":
             self.devices(want, applied, have)
@@ -90,9 +96,19 @@ class _Merge:
             self.children(want, applied, have, path)
 
     def values(self, want, applied, have, path: str) -> None:
-        handled = self.amounts(want, have, path) | {"unit"}  # a unit moves only with its amount
+        settled = self.settled and applied is not None
+
+        def edited(name: str) -> bool:
+            """Whether the template changed this value since it was applied (a secret: always compared)."""
+            if not settled or dxml.is_secret(want.tag, None if name == "text" else name):
+                return True
+            if name == "text":
+                return (want.text or "").strip() != (applied.text or "").strip()
+            return want.get(name) != applied.get(name)
+
+        handled = self.amounts(want, have, path, edited) | {"unit"}  # a unit moves only with its amount
         for name, value in want.attrib.items():
-            if name in handled:
+            if name in handled or not edited(name):
                 continue
             old = have.get(name)
             if old is None or not same_value(want.tag, name, value, old):
@@ -104,14 +120,14 @@ class _Merge:
                     self.change(f"{path}/@{name}", want.tag, name, have.attrib.pop(name), None)
         text = (want.text or "").strip()
         old_text = (have.text or "").strip()
-        if "text" not in handled and text and not same_value(want.tag, None, text, old_text):
+        if "text" not in handled and text and edited("text") and not same_value(want.tag, None, text, old_text):
             have.text = text
             self.change(path, want.tag, None, old_text or None, text)
         elif not text and applied is not None and (applied.text or "").strip() and old_text:
             have.text = None
             self.change(path, want.tag, None, old_text, None)
 
-    def amounts(self, want, have, path: str) -> set[str]:
+    def amounts(self, want, have, path: str, edited) -> set[str]:
         """Amounts with a unit (memory, sizes): compared in KiB and written as libvirt
         stores them; returns the names handled ('text' for the element's text)."""
         unit = want.get("unit")
@@ -127,7 +143,7 @@ class _Merge:
             if want_kib is None:
                 return handled - {"unit"}  # not an amount after all: compared as a value
             handled.add(name)
-            if want_kib == old_kib:
+            if want_kib == old_kib or not (edited(name) or edited("unit")):
                 continue
             if name == "text":
                 have.text = str(want_kib)
@@ -152,7 +168,7 @@ class _Merge:
             previous = before[to_applied[position]] if position in to_applied else None
             if position in to_present:
                 self.element(element, previous, present[to_present[position]], child_path)
-            else:
+            elif not libvirt_drops(element):  # (what libvirt would drop again is no change)
                 _insert(have, dxml.copy(element))
                 self.plan.changes.append(f"{child_path}: added {describe(element)}")
         kept = set(to_applied.values())
@@ -271,6 +287,14 @@ class _Merge:
             self.plan.changes.append(f"{where}: {shown[0]!r} -> {shown[1]!r}")
 
 
+def _unedited(want, applied) -> bool:
+    """Whether the template holds this element exactly as it was applied (and no secret,
+    which the record keeps masked)."""
+    if any(dxml.is_secret(element.tag, name) for element in want.iter() for name in [None, *element.attrib]):
+        return False
+    return match.canonical(want) == match.canonical(applied)
+
+
 def _rebuild_reason(desired, current) -> str:
     if desired.get("type") not in (None, current.get("type")):
         return f"the domain type changes from {current.get('type')!r} to {desired.get('type')!r}"
@@ -305,8 +329,9 @@ def _amount(kib: int | None, unit: str | None) -> str:
     return f"{kib * 1024 // factor} {unit}" if unit and kib * 1024 % factor == 0 else f"{kib} KiB"
 
 
-def _buses(device) -> list[str | None]:
-    return [element.get("bus") for element in device.iter() if isinstance(element.tag, str)]
+def _buses(device) -> list[str]:
+    """The buses a device names (a disk's target bus, ...), its address aside."""
+    return [element.get("bus") for element in device.iter() if isinstance(element.tag, str) and element.tag != "address" and element.get("bus")]
 
 
 def _insert(parent, element) -> None:

@@ -107,3 +107,14 @@ def test_a_unit_without_an_amount_never_rescales_the_stored_one(stored):
     memory = plan.merged.find("memory")
     assert memory.get("unit") == "KiB"  # (an empty amount is the template's to fix: libvirt refuses it)
     assert plan.changes == ["memory: removed '131072'"]
+
+
+def test_where_the_template_did_not_change_libvirts_spelling_stands_until_it_drifts(stored):
+    current, record = stored
+    current.find("os/type").text = "HVM"  # a spelling no rule knows, as libvirt might write it
+    record.fingerprint = drecord.fingerprint(current)  # ... and it did, at the last apply
+    plan = apply(stored, XML.replace("128", "256"))
+    assert plan.changes == ["memory: 128 MiB -> 256 MiB", "currentMemory: 128 MiB -> 256 MiB (follows memory)"]
+    record.fingerprint = "changed out of band since"
+    drifted = apply(stored, XML.replace("128", "256"))
+    assert "os/type: 'HVM' -> 'hvm'" in drifted.changes  # owned, so set back
