@@ -125,6 +125,34 @@ def masked(root: Element) -> Element:
     return result
 
 
+SECRET_TAGS = tuple(sorted({tag for tag, _attribute in SECRET_PLACES}))
+
+
+def serialised_masked(root: Element, method: str = "xml") -> bytes:
+    """``root`` serialised with every secret replaced by MASK, without copying it: the
+    secrets are swapped out for the serialisation and put back afterwards."""
+    swapped: list[tuple[Element, str | None, str]] = []
+    for element in root.iter(*SECRET_TAGS):
+        for name, value in element.attrib.items():
+            if is_secret(element.tag, name):
+                swapped.append((element, name, value))
+        if is_secret(element.tag, None) and (element.text or "").strip():
+            swapped.append((element, None, element.text))
+    try:
+        for element, name, _value in swapped:
+            if name is None:
+                element.text = MASK
+            else:
+                element.set(name, MASK)
+        return etree.tostring(root, method=method)
+    finally:
+        for element, name, value in swapped:
+            if name is None:
+                element.text = value
+            else:
+                element.set(name, value)
+
+
 def to_text(root: Element) -> str:
     """Pretty XML for diffs and results, secrets masked."""
     result = masked(root)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -61,20 +63,44 @@ class Record:
 
 
 def normalised(desired) -> bytes:
-    """The desired document in one canonical form: secrets masked, blank text and the
-    applied record left out, attributes in canonical order (c14n)."""
-    copy = without_record(dxml.masked(desired))
-    for element in copy.iter():
-        if isinstance(element.text, str) and not element.text.strip():
-            element.text = None
-        if isinstance(element.tail, str) and not element.tail.strip():
-            element.tail = None
-    return dxml.etree.tostring(copy, method="c14n")
+    """The desired document in one canonical form: secrets masked, blanks between
+    elements and the applied record left out, attributes in canonical order (c14n)."""
+    with _detached_record(desired):
+        return _BLANKS.sub(b"><", dxml.serialised_masked(desired, "c14n")).strip()
 
 
 def fingerprint(root) -> str:
     """A stable hash of a definition, secrets masked, the applied record left out."""
-    return hashlib.sha256(dxml.etree.tostring(dxml.masked(without_record(root)), method="c14n")).hexdigest()
+    with _detached_record(root):
+        return hashlib.sha256(dxml.serialised_masked(root)).hexdigest()
+
+
+_BLANKS = re.compile(rb">\s+<")
+
+
+@contextlib.contextmanager
+def _detached_record(root):
+    """``root`` without its applied record (and a <metadata> it alone fills) for a moment:
+    reading a definition this way costs no copy of it."""
+    metadata = root.find("metadata")
+    records = metadata.findall(TAG) if metadata is not None else []
+    if not records:
+        yield
+        return
+    places = [(element, metadata.index(element)) for element in records]
+    for element, _place in places:
+        metadata.remove(element)
+    emptied = not len(metadata)
+    where = root.index(metadata)
+    if emptied:
+        root.remove(metadata)
+    try:
+        yield
+    finally:
+        if emptied:
+            root.insert(where, metadata)
+        for element, place in places:
+            metadata.insert(place, element)
 
 
 def without_record(root):
@@ -100,8 +126,9 @@ def with_record(root, record: Record):
     return copy
 
 
-def read(root) -> tuple[Record | None, str]:
-    """The record a definition holds, or None and why it is not usable ("" when there is none)."""
+def read(root, whole: bool = True) -> tuple[Record | None, str]:
+    """The record a definition holds, or None and why it is not usable ("" when there is none).
+    ``whole=False`` leaves its document unparsed (enough to tell a no-op)."""
     element = root.find(f"metadata/{TAG}")
     if element is None:
         return None, ""
@@ -113,7 +140,8 @@ def read(root) -> tuple[Record | None, str]:
         if not all(isinstance(value, list) and all(isinstance(key, str) for key in value) for value in lists.values()):
             raise ValueError("a key list is not a list of strings")
         record = Record(desired=desired, fingerprint=element.get("fingerprint", ""), **lists)
-        record.document()
+        if whole:
+            record.document()
     except (ValueError, binascii.Error, zlib.error, VirtOpsError) as err:
         return None, f"its applied record is damaged ({err})"
     return record, ""
@@ -135,9 +163,7 @@ def secrets_held(desired, current) -> bool:
 
 def _secrets(root) -> set[tuple[str, str | None, str]]:
     found: set[tuple[str, str | None, str]] = set()
-    for element in root.iter():
-        if not isinstance(element.tag, str):
-            continue
+    for element in root.iter(*dxml.SECRET_TAGS):
         found.update((element.tag, name, value) for name, value in element.attrib.items() if dxml.is_secret(element.tag, name))
         if dxml.is_secret(element.tag, None) and (element.text or "").strip():
             found.add((element.tag, None, element.text.strip()))

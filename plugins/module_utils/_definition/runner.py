@@ -134,7 +134,7 @@ class DomainDefinition:
             merged = desired if current is None else with_identity(desired, current)
             reason = "the domain is not defined" if current is None else "the domain is transient"
             return merge.Plan(merged=merged, changes=[reason], owned=match.elements(merged.find("devices")))
-        record, damage = drecord.read(current)
+        record, damage = drecord.read(current, whole=False)
         normalised = drecord.normalised(desired)
         if (
             record is not None
@@ -144,6 +144,8 @@ class DomainDefinition:
             and drecord.secrets_held(desired, current)
         ):
             return merge.Plan(merged=current)
+        if record is not None:
+            record, damage = drecord.read(current)
         plan = merge.plan_apply(record, desired, current, prune=self.request.unowned == "remove")
         if record is None:
             why = damage or "it has no applied record (defined outside virtops.libvirt, or before it kept one)"
