@@ -51,7 +51,9 @@ class Record:
     def element(self, namespaced: bool = True):
         """The record as an element; without its namespace for setMetadata, which adds it."""
         tag = TAG if namespaced else "applied"
-        element = dxml.etree.Element(tag, nsmap={PREFIX: NAMESPACE} if namespaced else None, version=VERSION, fingerprint=self.fingerprint)
+        element = dxml.etree.Element(
+            tag, nsmap={PREFIX: NAMESPACE} if namespaced else None, version=VERSION, template=_digest(self.desired), fingerprint=self.fingerprint
+        )
         for name in _LISTS:
             element.set(name, json.dumps(getattr(self, name), separators=(",", ":")))
         element.text = base64.b64encode(zlib.compress(self.desired, 9)).decode("ascii")
@@ -60,6 +62,25 @@ class Record:
     def document(self):
         """The desired document as it was applied (masked)."""
         return dxml.parse_domain(self.desired.decode("utf-8"), "the applied record")
+
+
+def still_applied(desired, current) -> bool:
+    """Whether ``current`` is still what libvirt made of ``desired`` when it was last applied,
+    read from the record's attributes alone: the template's digest, the fingerprint, no
+    device nobody owns (those are reported on every run), the secrets by value."""
+    element = current.find(f"metadata/{TAG}")
+    return (
+        element is not None
+        and element.get("version") == VERSION
+        and element.get("foreign", "[]") == "[]"
+        and element.get("template") == _digest(normalised(desired))
+        and element.get("fingerprint") == fingerprint(current)
+        and secrets_held(desired, current)
+    )
+
+
+def _digest(document: bytes) -> str:
+    return hashlib.sha256(document).hexdigest()
 
 
 def normalised(desired) -> bytes:

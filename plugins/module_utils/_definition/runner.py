@@ -134,18 +134,10 @@ class DomainDefinition:
             merged = desired if current is None else with_identity(desired, current)
             reason = "the domain is not defined" if current is None else "the domain is transient"
             return merge.Plan(merged=merged, changes=[reason], owned=match.elements(merged.find("devices")))
-        record, damage = drecord.read(current, whole=False)
-        normalised = drecord.normalised(desired)
-        if (
-            record is not None
-            and not record.foreign  # (devices nobody owns are reported on every run, removed with unowned=remove)
-            and record.desired == normalised
-            and record.fingerprint == drecord.fingerprint(current)
-            and drecord.secrets_held(desired, current)
-        ):
+        if drecord.still_applied(desired, current):
             return merge.Plan(merged=current)
-        if record is not None:
-            record, damage = drecord.read(current)
+        record, damage = drecord.read(current)
+        normalised = drecord.normalised(desired)
         plan = merge.plan_apply(record, desired, current, prune=self.request.unowned == "remove")
         if record is None:
             why = damage or "it has no applied record (defined outside virtops.libvirt, or before it kept one)"

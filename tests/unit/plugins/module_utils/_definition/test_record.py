@@ -90,3 +90,17 @@ def test_a_damaged_or_foreign_record_is_not_used():
     bomb = base64.b64encode(zlib.compress(b" " * (5 * 1024 * 1024))).decode()
     found, damage = damaged(text=bomb)
     assert found is None and "larger than" in damage
+
+
+def test_still_applied_reads_the_records_attributes_alone():
+    desired = dxml.parse_domain(XML)
+    applied = sample()
+    applied.fingerprint = drecord.fingerprint(desired)
+    current = drecord.with_record(desired, applied)
+    assert drecord.still_applied(desired, current)
+    assert not drecord.still_applied(dxml.parse_domain(XML.replace("64", "65")), current)  # another template
+    assert not drecord.still_applied(dxml.parse_domain(XML.replace("s3cret", "other")), current)  # another secret
+    drifted = drecord.with_record(dxml.parse_domain(XML.replace("web", "db")), applied)
+    assert not drecord.still_applied(desired, drifted)  # changed since
+    applied.foreign = ["input #1"]
+    assert not drecord.still_applied(desired, drecord.with_record(desired, applied))  # reported on every run
