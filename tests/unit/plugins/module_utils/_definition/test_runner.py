@@ -358,3 +358,32 @@ def test_a_template_made_from_dumpxml_settles(conn):
         "the template changed since it was last applied, and libvirt's definition already holds it: only the applied record is written"
     ]
     assert apply(conn, xml=dumped)["changed"] is False
+
+
+TWO_VDA = "<disk type='file'><source file='/a'/><target dev='vda'/></disk><disk type='file'><source file='/b'/><target dev='vda'/></disk>"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>-5</memory>"), "Type unsignedLong doesn't allow value '-5'"),
+        (("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>nan</memory>"), "doesn't allow value 'nan'"),
+        (("<memory unit='MiB'>128</memory>", "<memory unit='MiB'>99999999999999999999999</memory>"), "unsignedLong"),
+        (("<vcpu>1</vcpu>", "<vcpu>1</vcpu><memory>64</memory>"), "Invalid sequence in interleave"),
+        (("<vcpu>1</vcpu>", "<uuid>not-a-uuid</uuid><vcpu>1</vcpu>"), "/domain/uuid"),
+        (("<devices>", "<devices>" + TWO_VDA), "two devices with the identity 'disk dev=vda'"),
+    ],
+)
+def test_a_careless_change_fails_in_check_mode_as_for_real_and_writes_nothing(conn, defined_events, edit, message):
+    apply(conn)
+    settle()
+    before = conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    bad = XML.replace(*edit)
+    with pytest.raises(VirtOpsError, match=message) as predicted:
+        apply(conn, xml=bad, check_mode=True)
+    with pytest.raises(VirtOpsError) as real:
+        apply(conn, xml=bad)
+    assert predicted.value.result["changed"] is False and real.value.result["changed"] is False
+    settle()
+    assert defined_events == ["web1"]  # only the first apply wrote
+    assert conn.lookupByName("web1").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE) == before
