@@ -140,17 +140,19 @@ def serialised_masked(root: Element, method: str = "xml") -> bytes:
             swapped.append((element, None, element.text))
     try:
         for element, name, _value in swapped:
-            if name is None:
-                element.text = MASK
-            else:
-                element.set(name, MASK)
+            _put(element, name, MASK)
         return etree.tostring(root, method=method)
     finally:
         for element, name, value in swapped:
-            if name is None:
-                element.text = value
-            else:
-                element.set(name, value)
+            _put(element, name, value)
+
+
+def _put(element: Element, attribute: str | None, value: str) -> None:
+    """Set ``attribute`` of ``element`` (None: its text) to ``value``."""
+    if attribute is None:
+        element.text = value
+    else:
+        element.set(attribute, value)
 
 
 def to_text(root: Element) -> str:

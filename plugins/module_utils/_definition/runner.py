@@ -114,13 +114,14 @@ class DomainDefinition:
         plan = self.plan(desired, current, persistent)
         self.result.update(differences=plan.changes + plan.notes, pending_restart=[], restarted=False, adopted=plan.adopted)
         preflight.check(self.conn, self.name, desired, current, plan.merged if plan.changes else None, self.request.check_mode)
-        self.report(domain, current, current)
         if plan.changes:
             self.result["changed"] = True
             self.report(domain, current, plan.merged)  # what is written (if a failure comes before the end)
             if not self.request.check_mode:
-                domain = self.define(desired, plan)
-                self.report(domain, current, self.persistent(domain))
+                domain, defined = self.define(desired, plan)
+                self.report(domain, current, defined)
+        else:
+            self.report(domain, current, current)
         self.autostart(domain)
         restart = self.restart_plan(domain, plan)
         self.result["pending_restart"] = restart.pending
@@ -170,7 +171,8 @@ class DomainDefinition:
 
     def define(self, desired, plan: merge.Plan):
         """Define the merged definition, then record what was applied: one define, then one
-        metadata write (the record needs the fingerprint of what libvirt made of it)."""
+        metadata write (the record needs the fingerprint of what libvirt made of it).
+        Returns the domain and the definition libvirt made."""
         record = drecord.Record(desired=drecord.normalised(desired))
         domain = self._define_xml(drecord.with_record(plan.merged, record))
         defined = self.persistent(domain)
@@ -192,7 +194,7 @@ class DomainDefinition:
             drecord.NAMESPACE,
             libvirt.VIR_DOMAIN_AFFECT_CONFIG,
         )
-        return domain
+        return domain, defined
 
     def _define_xml(self, root):
         try:
