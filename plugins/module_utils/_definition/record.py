@@ -147,9 +147,8 @@ def with_record(root, record: Record):
     return copy
 
 
-def read(root, whole: bool = True) -> tuple[Record | None, str]:
-    """The record a definition holds, or None and why it is not usable ("" when there is none).
-    ``whole=False`` leaves its document unparsed (enough to tell a no-op)."""
+def read(root) -> tuple[Record | None, str]:
+    """The record a definition holds, or None and why it is not usable ("" when there is none)."""
     element = root.find(f"metadata/{TAG}")
     if element is None:
         return None, ""
@@ -161,8 +160,7 @@ def read(root, whole: bool = True) -> tuple[Record | None, str]:
         if not all(isinstance(value, list) and all(isinstance(key, str) for key in value) for value in lists.values()):
             raise ValueError("a key list is not a list of strings")
         record = Record(desired=desired, fingerprint=element.get("fingerprint", ""), **lists)
-        if whole:
-            record.document()
+        record.document()
     except (ValueError, binascii.Error, zlib.error, VirtOpsError) as err:
         return None, f"its applied record is damaged ({err})"
     return record, ""
