@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import DEFAULT_URI
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import redact_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.module import ARGUMENT_SPEC
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._long_wait import (
     LongWaitAction,
@@ -26,6 +28,8 @@ AWAITED = {
 
 class ActionModule(LongWaitAction):
     def announcement(self, args: dict[str, Any]) -> str | None:
+        if isinstance(args.get("names"), list):
+            return batch_start(args)
         awaited = AWAITED.get(str(args.get("state")))
         timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])
         if awaited is None or timeout is None or not flag(args.get("wait"), ARGUMENT_SPEC["wait"]["default"]):
@@ -33,3 +37,32 @@ class ActionModule(LongWaitAction):
         what, forced = awaited
         then = f", then {forced}" if args.get("on_timeout") == "force" else ""
         return f"virt_power: waiting at most {timeout:g} s for {domain_words(args)} to {what}{then}"
+
+    def conclusion(self, args: dict[str, Any], result: dict[str, Any]) -> str | None:
+        totals = result.get("totals")
+        if not isinstance(args.get("names"), list) or not isinstance(totals, dict):
+            return None
+        slowest = totals.get("slowest") or {}
+        would = "would change" if self._task.check_mode else "changed"
+        slow = f"; slowest {slowest.get('name')} in {slowest.get('elapsed', 0):.1f} s" if slowest else ""
+        forced = f", {totals.get('forced')} forced" if totals.get("forced") else ""
+        return (
+            f"virt_power: batch at {uri_words(args)} done in {totals.get('elapsed', 0):.1f} s: {totals.get('domains')} domain(s), "
+            f"{totals.get('changed')} {would}, {totals.get('failed')} failed{forced}{slow}"
+        )
+
+
+def uri_words(args: dict[str, Any]) -> str:
+    return f"'{redact_uri(args.get('uri') or DEFAULT_URI)}'"
+
+
+def batch_start(args: dict[str, Any]) -> str:
+    """The line before a batch: how many domains, where, to which state, the longest wait."""
+    count = len(args["names"])
+    state = args.get("state")
+    timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])
+    awaited = AWAITED.get(str(state))
+    wait = flag(args.get("wait"), ARGUMENT_SPEC["wait"]["default"])
+    limit = f", waiting at most {timeout:g} s for each to {awaited[0]}" if awaited and timeout is not None and wait else ""
+    then = f", then {awaited[1]}" if limit and awaited and args.get("on_timeout") == "force" else ""
+    return f"virt_power: batch at {uri_words(args)}: {count} domain(s) to state={state}{limit}{then}"

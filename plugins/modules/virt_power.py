@@ -30,6 +30,16 @@ description:
     module fails naming the requests sent and the state the domain was last seen in.
   - Before a graceful shutdown or reboot that is waited for (O(wait=true), not in check mode), the action plugin
     prints one line on the controller at default verbosity naming the domain and the longest wait (O(timeout)).
+  - With O(names), one run acts on many domains of the hypervisor at O(uri) at once (a batch) over one
+    connection. The states of all of them are read in a few calls; a domain already in the desired state costs
+    nothing more. Every other domain is driven exactly as a run with O(name) would drive it, all at the same time
+    (at most O(max_in_flight) at once), each with its own O(timeout), O(retry_interval) and O(on_timeout), so a
+    batch takes as long as its slowest domain. A domain that fails (missing, refused, timed out) never stops the
+    others; the task fails at the end, naming each failed domain and why, and still returns RV(domains) and RV(totals).
+    The action plugin prints one line when the batch starts and one when it ends (domains done, changed, failed,
+    the slowest domain), at default verbosity.
+  - The playbooks C(virtops.libvirt.power) and C(virtops.libvirt.restart_rolling) group inventory hosts by hypervisor
+    and run one batch per hypervisor; see C(docs/fleet.md).
 author:
   - virtops maintainers (@virtops)
 extends_documentation_fragment:
@@ -50,13 +60,28 @@ attributes:
 options:
   name:
     description:
-      - Name of the domain. One of O(name) and O(uuid) is required.
+      - Name of the domain. One of O(name), O(uuid) and O(names) is required.
     type: str
     aliases: [domain]
   uuid:
     description:
       - UUID of the domain, instead of O(name).
     type: str
+  names:
+    description:
+      - Names of many domains of the same hypervisor, to act on in one run (a batch), instead of O(name).
+      - Every other option applies to each domain. A name given twice is acted on once, with a warning.
+        An empty list does nothing.
+      - The result is then RV(domains) (one outcome per name, in this order) and RV(totals), not the fields of a single domain.
+    type: list
+    elements: str
+  max_in_flight:
+    description:
+      - With O(names), at most this many domains are worked on at the same time; the others wait for a free slot (their
+        O(timeout) starts when they get one). V(0) works on every domain at once.
+      - Domains already in the desired state never take a slot.
+    type: int
+    default: 0
   state:
     description:
       - The power state to bring the domain to. V(stopped) is an alias of V(shutdown).
@@ -169,6 +194,18 @@ EXAMPLES = r"""
     name: build3
     state: saved
 
+- name: Shut down three guests of one hypervisor at once, each given at most 60 seconds
+  virtops.libvirt.virt_power:
+    names: [batch1, batch2, batch3]
+    state: shutdown
+    timeout: 60
+    on_timeout: force
+  register: batch
+
+- name: Show how long the slowest took
+  ansible.builtin.debug:
+    msg: "{{ batch.totals.slowest.name }} took {{ batch.totals.slowest.elapsed }} s"
+
 - name: Set the URI once for every module of the collection
   module_defaults:
     group/virtops.libvirt.libvirt:
@@ -186,7 +223,7 @@ state:
     - The domain's state after the run, one of V(running), V(paused), V(in_shutdown), V(shutoff), V(saved)
       (shut off with a managed-save image), V(crashed), V(pmsuspended).
     - In check mode, the state before the run.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: str
   sample: shutoff
 previous_state:
@@ -194,47 +231,83 @@ previous_state:
     - The domain's state before the run, in the same vocabulary as RV(state); when libvirt had an operation under way
       on it (for example a start-up), the state it settled in.
     - Returned by a failed run too, like every field here.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: str
   sample: running
 reason:
   description: libvirt's reason for the state, as C(virsh domstate --reason) names it.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: str
   sample: shutdown
 elapsed:
   description: Seconds the module spent on the domain.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: float
   sample: 0.734
 actions:
   description:
     - The requests sent to libvirt, in order (in check mode, the requests that would be sent).
     - A graceful request sent with a O(shutdown_mode) names it, for example V(shutdown:acpi).
-  returned: always
+  returned: with O(name) or O(uuid)
   type: list
   elements: str
   sample: [shutdown:acpi, shutdown:acpi, destroy]
 forced:
   description: Whether the domain was powered off or reset after a graceful transition timed out.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: bool
   sample: false
 name:
   description: The domain's name.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: str
   sample: web1
 uuid:
   description: The domain's UUID.
-  returned: always
+  returned: with O(name) or O(uuid)
   type: str
   sample: 8c1e3b7e-2a4f-4a55-9a1c-3f0f6f1b2d11
 id:
   description: The domain's ID while it is active, else V(null).
-  returned: always
+  returned: with O(name) or O(uuid)
   type: int
   sample: 7
+domains:
+  description:
+    - With O(names), one outcome per name, in the order given, each with the fields a run with O(name) returns
+      (RV(state), RV(previous_state), RV(reason), RV(elapsed), RV(actions), RV(forced), RV(name), RV(uuid), RV(id)),
+      plus C(changed), C(failed) and, for a failed domain, C(msg) saying why.
+    - The fields nothing could find out (a domain that does not exist) are V(null).
+  returned: with O(names)
+  type: list
+  elements: dict
+  sample:
+    - {name: web1, uuid: 8c1e3b7e-2a4f-4a55-9a1c-3f0f6f1b2d11, id: null, state: shutoff, previous_state: running,
+       reason: shutdown, actions: [shutdown], forced: false, elapsed: 4.2, changed: true, failed: false}
+totals:
+  description: With O(names), the batch in figures.
+  returned: with O(names)
+  type: dict
+  contains:
+    domains:
+      description: How many domains the batch acted on.
+      type: int
+    changed:
+      description: How many of them changed.
+      type: int
+    failed:
+      description: How many of them failed.
+      type: int
+    forced:
+      description: How many were powered off or reset after their O(timeout).
+      type: int
+    slowest:
+      description: The domain that took longest, as C(name) and C(elapsed); V(null) for an empty batch.
+      type: dict
+    elapsed:
+      description: Seconds the whole batch took.
+      type: float
+  sample: {domains: 3, changed: 2, failed: 0, forced: 1, slowest: {name: batch2, elapsed: 60.4}, elapsed: 60.5}
 """
 
 from ansible.module_utils.basic import AnsibleModule

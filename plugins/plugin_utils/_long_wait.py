@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The action plugins of modules that may wait long (virt_power, virt_domain's
 restart=if_pending): say on the controller, at default verbosity, what is awaited
-and for how long at most, then run the module exactly as the ``normal`` action
+and for how long at most (and, for a batch, how it ended), then run the module exactly as the ``normal`` action
 plugin does (module_defaults are already in the task's arguments; check mode,
 delegate_to and async work as for any module).
 
@@ -61,16 +61,25 @@ class LongWaitAction(ActionBase):
         """The line to display before the module runs, or None."""
         raise NotImplementedError
 
+    def conclusion(self, args: dict[str, Any], result: dict[str, Any]) -> str | None:
+        """The line to display after the module ran, or None."""
+        return None
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         fire_and_forget = self._task.async_val and not self._task.poll
-        line = None if self._task.check_mode or fire_and_forget else self.announcement(dict(self._task.args))
-        if line:
-            host = (task_vars or {}).get("inventory_hostname", "")
-            display.display(f"[{host}] {line}" if host else line)
+        host = (task_vars or {}).get("inventory_hostname", "")
+        args = dict(self._task.args)
+        self._say(host, None if self._task.check_mode or fire_and_forget else self.announcement(args))
         wrap_async = self._task.async_val and not self._connection.has_native_async
         result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
+        self._say(host, None if fire_and_forget else self.conclusion(args, result))
         return result
+
+    @staticmethod
+    def _say(host: str, line: str | None) -> None:
+        if line:
+            display.display(f"[{host}] {line}" if host else line)

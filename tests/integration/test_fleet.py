@@ -100,8 +100,12 @@ def test_power_playbook_in_serial_batches_with_options(fleet, tmp_path):
     extra = {"power_state": "running", "power_serial": 2, "power_throttle": 1, "power_timeout": 30, "power_wait": True}
     run = PlaybookRun("power", inventory, limit="tag_batch", extra=extra).assert_ok()
     assert [domstate(name) for name in names] == ["running"] * 3
-    assert run.output.count("PLAY [Bring libvirt domains to a power state]") == 2  # two batches
-    assert run.output.count('"msg": [') == 1  # one summary, after the last batch
+    # two rounds of serial 2, each one virt_power batch, announced when it starts and ends
+    assert run.output.count("TASK [Run virt_power over the batch's domains of this round]") == 2
+    assert "virt_power: batch at 'qemu:///system': 2 domain(s) to state=running" in run.output
+    assert "virt_power: batch at 'qemu:///system': 1 domain(s) to state=running" in run.output
+    assert re.search(r"virt_power: batch at 'qemu:///system' done in [0-9.]+ s: 2 domain\(s\), 2 changed, 0 failed; slowest ", run.output)
+    assert run.output.count('"msg": [') == 1  # one summary, after the last round
     assert run.summary[-1] == "power_state=running: 3 domain(s), 3 changed, 0 failed"
     # a stubborn guest and on_timeout=force, passed through as power_on_timeout
     stubborn = fleet.define("stubborn", tags=("stubborn",))
@@ -153,11 +157,11 @@ def test_fleet_playbooks_refuse_an_unlimited_inventory(fleet, tmp_path):
         assert run.output.count("FAILED! =>") == 1, run.output  # once, not per host or batch
         assert "act on every host of the inventory (3 host(s))" in run.output
         assert "--limit <pattern> (-l <pattern>)" in run.output and "-e power_all=true" in run.output
-        assert "TASK [Run virt_power on the controller]" not in run.output
+        assert "TASK [Run virt_power over the batch's domains of this round]" not in run.output
     run = PlaybookRun("restart_rolling", inventory, extra={"restart_retry_interval": 2})
     assert run.rc != 0 and UNLIMITED in run.output and run.output.count("FAILED! =>") == 1, run.output
     assert "--limit <pattern> (-l <pattern>)" in run.output and "-e restart_all=true" in run.output
-    assert "TASK [Reboot the guest and wait for the reboot]" not in run.output
+    assert "TASK [Reboot the guests of this batch and wait for the reboots]" not in run.output
     assert [domstate(name) for name in names] == ["running"] * 3
     assert [virsh("domid", name) for name in names] == ids
     assert [boot_count(name) for name in names] == [1] * 3
@@ -310,8 +314,8 @@ def test_two_hypervisors_one_over_ssh(fleet, tmp_path, ssh_uri):
     assert run.summary[-1] == "power_state=shutdown: 2 domain(s), 2 changed, 0 failed"
     for name in names:
         assert run.line_of(f"{name}@viassh").startswith(f"{name}@viassh: running -> shutoff (shutdown)")
-    # the inventory read and each virt_power went through the sshd
-    assert sshd_logins() >= logins + 1 + len(names)
+    # the inventory read and one virt_power batch for both domains: one connection each
+    assert sshd_logins() == logins + 2
 
     run = PlaybookRun("power", inventory, limit="libvirt_hypervisor_local", extra={"power_state": "running"}).assert_ok()
     assert [domstate(name) for name in names] == ["running"] * 2

@@ -228,6 +228,7 @@ class Connection:
         self.readonly = readonly
         self.events = events
         self.timeout = timeout
+        self._reconnecting = threading.Lock()
         if events:
             start_event_loop()
         self.raw: VirConnect = open_raw(uri, readonly, timeout)
@@ -257,9 +258,21 @@ class Connection:
             with contextlib.suppress(libvirt.libvirtError):
                 raw.close()
 
-    def reconnect(self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def reconnect(
+        self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep, broken: VirConnect | None = None
+    ) -> None:
         """Open the connection again, with backoff, until ``deadline`` (a ``clock()``
-        value); ConnectionLostError when the daemon is not back by then."""
+        value); ConnectionLostError when the daemon is not back by then.
+
+        Threads sharing the connection may all find it broken: ``broken`` is the
+        raw connection the caller saw break; when another thread has replaced it
+        meanwhile, the caller goes on with the new one."""
+        with self._reconnecting:
+            if broken is not None and self.raw is not None and self.raw is not broken:
+                return
+            self._reopen(deadline, clock, sleep)
+
+    def _reopen(self, deadline: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         self.close()
         delay = 0.25
         last = ""

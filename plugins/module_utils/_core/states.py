@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import DomainVanishedError, LibvirtCallError
 
 # libvirt's virDomainState values, named as this collection reports them.
 STATE_NAMES = {
@@ -164,3 +164,53 @@ def _job_under_way(conn: Connection, domain: Any, name: str) -> bool:
             return True  # the driver cannot tell: trust the reason
         raise
     return job[0] != libvirt.VIR_DOMAIN_JOB_NONE
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A domain as one listing of the whole connection saw it; ``status`` is None when
+    the listing could not say (the domain appeared or vanished meanwhile)."""
+
+    domain: Any
+    status: DomainStatus | None
+    persistent: bool
+
+
+def read_all(conn: Connection) -> dict[str, Listed]:
+    """Every domain of the connection by name, with its state: four calls to libvirt
+    however many domains there are (one per domain where the driver cannot report
+    the states of all at once).
+
+    A domain paused by a job keeps ``transient`` set without the job being checked:
+    the caller reads such a domain again (read_status) before acting on it."""
+    raw = conn.raw
+    domains = conn.call("list the domains", raw.listAllDomains, 0)
+    saved = _uuids(conn.call("list the domains with a managed-save image", raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE))
+    transient = _uuids(conn.call("list the transient domains", raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT))
+    try:
+        stats = conn.call("read the states of the domains", raw.getAllDomainStats, libvirt.VIR_DOMAIN_STATS_STATE, 0)
+    except LibvirtCallError as err:
+        if err.code != libvirt.VIR_ERR_NO_SUPPORT:
+            raise
+        stats = [(domain, _state_stats(conn, domain)) for domain in domains]
+    codes = {domain.UUIDString(): (record.get("state.state"), record.get("state.reason")) for domain, record in stats if record}
+    listed: dict[str, Listed] = {}
+    for domain in domains:
+        uuid = domain.UUIDString()
+        state, reason = codes.get(uuid, (None, None))
+        status = status_from_codes(state, reason, uuid in saved) if isinstance(state, int) and isinstance(reason, int) else None
+        listed[domain.name()] = Listed(domain, status, uuid not in transient)
+    return listed
+
+
+def _uuids(domains: list[Any]) -> set[str]:
+    return {domain.UUIDString() for domain in domains}
+
+
+def _state_stats(conn: Connection, domain: Any) -> dict[str, int]:
+    """One domain's state as getAllDomainStats reports it; {} once it is gone."""
+    try:
+        state, reason = conn.call("read its state", domain.state, domain=domain.name())
+    except DomainVanishedError:
+        return {}
+    return {"state.state": state, "state.reason": reason}

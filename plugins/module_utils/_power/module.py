@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
@@ -16,7 +17,13 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.module impor
     run_module,
     seconds,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._power.batch import (
+    BatchRequest,
+    failures_message,
+    run_batch,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.runner import (
+    NOT_FOUND,
     PowerRequest,
     PowerRunner,
 )
@@ -28,6 +35,8 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
 ARGUMENT_SPEC: dict[str, Any] = {
     **CONNECTION_ARGUMENT_SPEC,
     **DOMAIN_IDENTITY_ARGUMENT_SPEC,
+    "names": {"type": "list", "elements": "str"},
+    "max_in_flight": {"type": "int", "default": 0},
     "state": {"type": "str", "required": True, "choices": [*DESIRED_STATES, *STATE_ALIASES]},
     "shutdown_mode": {"type": "list", "elements": "str", "choices": ["acpi", "agent"]},
     "timeout": {"type": "float", "default": 120},
@@ -35,17 +44,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "on_timeout": {"type": "str", "choices": ["fail", "force"], "default": "fail"},
     "wait": {"type": "bool", "default": True},
 }
-ARGUMENT_RULES: dict[str, Any] = dict(DOMAIN_IDENTITY_RULES)
-
-# What a run that found no domain returns besides its message.
-NOT_FOUND: dict[str, Any] = {
-    "state": None,
-    "previous_state": None,
-    "reason": None,
-    "actions": [],
-    "forced": False,
-    "elapsed": 0.0,
-    "id": None,
+ARGUMENT_RULES: dict[str, Any] = {
+    "required_one_of": [(*DOMAIN_IDENTITY_RULES["required_one_of"][0], "names")],
+    "mutually_exclusive": [(*DOMAIN_IDENTITY_RULES["mutually_exclusive"][0], "names")],
 }
 
 # A request sent more often than this only floods the guest (0 sends it once).
@@ -65,9 +66,25 @@ def request_from_params(params: dict[str, Any], check_mode: bool) -> PowerReques
     )
 
 
+def batch_from_params(params: dict[str, Any], check_mode: bool, warn: Callable[[str], None]) -> BatchRequest:
+    """The request of a run over ``names``: each name once, in the order given."""
+    names: list[str] = []
+    for index, name in enumerate(params["names"]):
+        check_name(name, f"names[{index}]")
+        if name in names:
+            warn(f"Domain '{name}' is listed more than once in names; it is acted on once.")
+        else:
+            names.append(name)
+    if params["max_in_flight"] < 0:
+        raise VirtOpsError(f"Option max_in_flight must be 0 (every domain at once) or a positive number of domains, not {params['max_in_flight']}.")
+    return BatchRequest(names=names, power=request_from_params({**params, "name": None}, check_mode), max_in_flight=params["max_in_flight"])
+
+
 def run(module) -> None:
     """Run virt_power for the module's parameters; never returns."""
     params = module.params
+    if params["names"] is not None:
+        run_names(module)
     holder: dict[str, PowerRequest] = {}
 
     def check() -> None:
@@ -80,5 +97,24 @@ def run(module) -> None:
             err.result = {**NOT_FOUND, "name": params["name"], "uuid": params["uuid"], **err.result}
             raise
         return PowerRunner(conn, domain, holder["request"]).run().as_result()
+
+    run_module(module, body, events=not module.check_mode, check=check)
+
+
+def run_names(module) -> None:
+    """virt_power over the domains of ``names``; never returns."""
+    holder: dict[str, BatchRequest] = {}
+
+    def check() -> None:
+        holder["request"] = batch_from_params(module.params, module.check_mode, module.warn)
+
+    def body(conn: Connection) -> dict[str, Any]:
+        result = run_batch(conn, holder["request"])
+        failed = failures_message(result, conn.shown_uri)
+        if failed is not None:
+            for warning in result.pop("warnings"):
+                module.warn(warning)
+            raise VirtOpsError(failed, **result)
+        return result
 
     run_module(module, body, events=not module.check_mode, check=check)

@@ -46,6 +46,16 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
 OFF_STATES = ("shutoff", "saved")
 GONE = DomainStatus("shutoff", "transient domain removed")
 UNKNOWN = DomainStatus("unknown", "unknown")
+# What a run that found no domain returns besides its message.
+NOT_FOUND: dict[str, Any] = {
+    "state": None,
+    "previous_state": None,
+    "reason": None,
+    "actions": [],
+    "forced": False,
+    "elapsed": 0.0,
+    "id": None,
+}
 # How often a run plans again after libvirt refused a step the domain no longer allows.
 MAX_PLANS = 4
 # How often a run opens the connection again after it broke.
@@ -289,6 +299,7 @@ class PowerRunner:
         of the timeout, look the domain up again by UUID and watch it anew."""
         lost_at = self.clock()
         deadline = self._deadline if self._deadline is not None else lost_at + self.request.timeout
+        broken = self._watch.raw if self._watch is not None else None
         if self._watch is not None:
             self._reboots_before_reconnect += self._watch.reboots
             self._watch.close()  # its connection is dead: nothing to deregister there
@@ -296,7 +307,7 @@ class PowerRunner:
         try:
             if self._reconnects > MAX_RECONNECTS:
                 raise ConnectionLostError(f"it broke {MAX_RECONNECTS} times", None, err.text)
-            self.conn.reconnect(deadline, self.clock, self.sleep or time.sleep)
+            self.conn.reconnect(deadline, self.clock, self.sleep or time.sleep, broken)
             domain = self.conn.find(uuid=self.uuid)
         except VirtOpsError as failed:
             last = self._last or UNKNOWN
