@@ -8,7 +8,6 @@ from __future__ import annotations
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._fleet import (
     fleet_batch_outcomes,
     fleet_batches,
-    fleet_failures,
     fleet_leaders,
     fleet_outcomes,
     fleet_summary,
@@ -22,6 +21,5 @@ class FilterModule:
             "fleet_batch_outcomes": fleet_batch_outcomes,
             "fleet_outcomes": fleet_outcomes,
             "fleet_summary": fleet_summary,
-            "fleet_failures": fleet_failures,
             "fleet_leaders": fleet_leaders,
         }

@@ -210,9 +210,3 @@ def fleet_summary(outcomes: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]
     totals += f", not reached: {' '.join(not_reached)}" if not_reached else ""
     totals += " (check mode: nothing was sent)" if check_mode else ""
     return [*lines, totals]
-
-
-def fleet_failures(outcomes: Sequence[Mapping[str, Any]], plan: Mapping[str, Any]) -> list[str]:
-    """The hosts that failed, each with why (for the run's final failure)."""
-    failed = [outcome for outcome in outcomes if outcome.get("failed")]
-    return [f"{outcome['host']}: {outcome['msg']}" for outcome in [*plan.get("invalid", ()), *failed]]
