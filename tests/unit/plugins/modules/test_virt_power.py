@@ -140,3 +140,65 @@ def test_a_domain_that_is_not_there_still_returns_every_documented_field(conn, c
     documented = {"state", "previous_state", "reason", "elapsed", "actions", "forced", "name", "uuid", "id"}
     assert documented <= set(result)
     assert (result["name"], result["state"], result["actions"], result["changed"]) == ("nope", None, [], False)
+
+
+# -- names: a batch of domains in one run -------------------------------------------------------
+def test_names_bring_every_domain_to_the_state_in_the_order_given(conn, capsys, make_domain):
+    make_domain("vm1")
+    result = run_module(capsys, uri="test:///default", names=["vm1", "test"], state="running")
+    assert (result["rc"], result["changed"]) == (0, True)
+    assert [(domain["name"], domain["previous_state"], domain["state"], domain["actions"]) for domain in result["domains"]] == [
+        ("vm1", "shutoff", "running", ["start"]),
+        ("test", "running", "running", []),
+    ]
+    totals = result["totals"]
+    assert (totals["domains"], totals["changed"], totals["failed"], totals["forced"]) == (2, 1, 0, 0)
+    assert totals["slowest"]["name"] in ("vm1", "test") and totals["elapsed"] >= 0
+    assert "state" not in result  # the fields of one domain are in its outcome only
+
+
+def test_a_missing_name_fails_the_batch_naming_it_and_still_returns_every_outcome(conn, capsys):
+    result = run_module(capsys, uri="test:///default", names=["test", "ghost"], state="shutdown")
+    assert (result["rc"], result["failed"], result["changed"]) == (1, True, True)
+    assert result["msg"].startswith("1 of 2 domain(s) at URI 'test:///default' failed (1 reached the state): [ghost] No domain named 'ghost'")
+    test, ghost = result["domains"]
+    assert (test["state"], test["failed"], ghost["state"], ghost["failed"]) == ("shutoff", False, None, True)
+    assert (result["totals"]["domains"], result["totals"]["failed"], result["totals"]["changed"]) == (2, 1, 1)
+    assert conn.lookupByName("test").state()[0] == 5  # the other domain was not held back
+
+
+def test_names_in_check_mode_send_nothing(conn, capsys, make_domain):
+    make_domain("vm1")
+    result = run_module(capsys, uri="test:///default", names=["test", "vm1"], state="paused", _ansible_check_mode=True)
+    assert result["rc"] == 0 and [domain["actions"] for domain in result["domains"]] == [["suspend"], ["start:paused"]]
+    assert conn.lookupByName("test").state()[0] == 1 and conn.lookupByName("vm1").state()[0] == 5
+
+
+def test_an_empty_names_list_does_nothing(conn, capsys):
+    result = run_module(capsys, uri="test:///default", names=[], state="destroyed")
+    assert (result["rc"], result["changed"], result["domains"], result["totals"]["slowest"]) == (0, False, [], None)
+    assert conn.lookupByName("test").state()[0] == 1
+
+
+def test_a_name_given_twice_in_names_is_warned_about_and_acted_on_once(conn, capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(AnsibleModule, "warn", lambda _self, warning, **_kw: warned.append(warning))
+    result = run_module(capsys, uri="test:///default", names=["test", "test"], state="shutdown")
+    assert [domain["actions"] for domain in result["domains"]] == [["shutdown"]]
+    assert warned == ["Domain 'test' is listed more than once in names; it is acted on once."]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"names": ["test"], "name": "test"}, "parameters are mutually exclusive: name|uuid|names"),
+        ({"names": ["test"], "uuid": "x"}, "parameters are mutually exclusive: name|uuid|names"),
+        ({}, "one of the following is required: name, uuid, names"),
+        ({"names": ["test", ""]}, "Option names[1] is empty"),
+        ({"names": ["test"], "max_in_flight": -2}, "Option max_in_flight must be 0 (every domain at once) or a positive number"),
+    ],
+)
+def test_names_errors_touch_nothing(conn, capsys, args, message):
+    result = run_module(capsys, uri="test:///default", state="destroyed", **args)
+    assert result["rc"] == 1 and message in result["msg"]
+    assert conn.lookupByName("test").state()[0] == 1

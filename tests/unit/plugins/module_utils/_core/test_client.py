@@ -4,11 +4,13 @@ error to a message naming the domain and the URI (redacted), finding domains."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 
 import libvirt
 import pytest
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._core import client as client_module
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, check_timeout, map_error
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import (
     ConnectionLostError,
@@ -109,3 +111,74 @@ def test_the_connection_closes_once_and_is_a_context_manager():
         assert connection.find("test") is not None
     assert connection.raw is None
     connection.close()  # a second close is harmless
+
+
+# -- reconnect: threads sharing one connection ----------------------------------------------------------
+def far_deadline() -> float:
+    return time.monotonic() + 30
+
+
+def test_reconnect_opens_the_connection_again(client):
+    old = client.raw
+    client.reconnect(far_deadline())
+    assert client.raw is not old and client.find("test") is not None
+
+
+def test_reconnect_reopens_when_the_connection_that_broke_is_the_current_one(client):
+    old = client.raw
+    client.reconnect(far_deadline(), broken=old)
+    assert client.raw is not old and client.find("test") is not None
+    with pytest.raises(libvirt.libvirtError):
+        old.getType()  # closed: a broken connection is released before the new one is opened
+
+
+def test_reconnect_keeps_the_connection_another_thread_already_opened_again(client, conn):
+    current = client.raw
+    client.reconnect(far_deadline(), broken=conn)  # the caller saw another raw connection break
+    assert client.raw is current and client.find("test") is not None
+
+
+def test_reconnect_reopens_a_closed_connection_whatever_broke(client, conn):
+    client.close()
+    client.reconnect(far_deadline(), broken=conn)
+    assert client.raw is not None and client.find("test") is not None
+
+
+def test_threads_that_saw_the_same_connection_break_open_it_again_once(client, monkeypatch):
+    opened = []
+    real_open = client_module.open_raw
+    monkeypatch.setattr(client_module, "open_raw", lambda *args: opened.append(args) or real_open(*args))
+    broken = client.raw
+    together = threading.Barrier(4, timeout=10)
+
+    def reconnect() -> None:
+        together.wait()
+        client.reconnect(far_deadline(), broken=broken)
+
+    threads = [threading.Thread(target=reconnect) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(opened) == 1
+    assert client.raw is not broken and client.find("test") is not None
+
+
+def test_reconnect_gives_up_at_the_deadline_naming_the_last_error(client, monkeypatch):
+    def refuse(*_args):
+        raise VirtOpsError("Cannot connect to libvirt at URI 'test:///default': no daemon.")
+
+    monkeypatch.setattr(client_module, "open_raw", refuse)
+    now = [0.0]
+    sleeps = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(ConnectionLostError) as caught:
+        client.reconnect(3.0, clock=lambda: now[0], sleep=sleep, broken=client.raw)
+    assert caught.value.msg == (
+        "The libvirt daemon at URI 'test:///default' did not come back in time (last error: Cannot connect to libvirt at URI 'test:///default': no daemon.)."
+    )
+    assert sleeps == [0.25, 0.5, 1.0, 1.25]  # backing off, never past the deadline

@@ -6,7 +6,7 @@ from __future__ import annotations
 import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import read_status, status_from_codes
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import read_all, read_status, status_from_codes
 
 TRANSIENT = {
     libvirt.VIR_DOMAIN_PAUSED_STARTING_UP: "starting up",
@@ -92,3 +92,71 @@ def test_a_pause_of_a_job_is_transient_only_while_a_job_runs(client, make_domain
 def test_starting_up_is_transient_without_asking_for_a_job(client, make_domain):
     domain = WithJob(make_domain("vm"), libvirt.VIR_DOMAIN_PAUSED_STARTING_UP, libvirt.VIR_DOMAIN_JOB_NONE)
     assert read_status(client, domain, "vm").transient  # libvirt reports no job while it starts a domain
+
+
+# -- read_all: every domain of the connection in a few calls ---------------------------------------
+def test_read_all_names_the_state_of_every_domain_and_whether_it_is_persistent(client, make_domain):
+    make_domain("off")
+    paused = make_domain("paused")
+    paused.create()
+    paused.suspend()
+    saved = make_domain("saved")
+    saved.create()
+    saved.managedSave(0)  # the test driver keeps a managed-save image like QEMU's
+    make_domain("ephemeral", transient=True)
+    listed = read_all(client)
+    assert {name: (str(entry.status), entry.persistent) for name, entry in listed.items()} == {
+        "test": ("running (booted)", True),
+        "off": ("shutoff (unknown)", True),
+        "paused": ("paused (user)", True),
+        "saved": ("saved (saved)", True),
+        "ephemeral": ("running (booted)", False),
+    }
+    assert all(entry.domain.name() == name for name, entry in listed.items())
+
+
+def test_read_all_says_what_read_status_says_of_each_domain(client, make_domain):
+    for name in ("a", "b", "c"):
+        make_domain(name)
+    client.raw.lookupByName("b").create()
+    client.raw.lookupByName("c").create()
+    client.raw.lookupByName("c").suspend()
+    for name, entry in read_all(client).items():
+        assert entry.status == read_status(client, entry.domain, name), name
+
+
+class WithoutAllStats:
+    """A connection whose driver cannot report the states of all domains in one call;
+    ``meanwhile`` runs just before it says so (a domain stopping elsewhere)."""
+
+    def __init__(self, raw, meanwhile=lambda: None) -> None:
+        self.raw = raw
+        self.meanwhile = meanwhile
+
+    def __getattr__(self, name: str):
+        return getattr(self.raw, name)
+
+    def getAllDomainStats(self, *_args):
+        self.meanwhile()
+        err = libvirt.libvirtError("this function is not supported by the connection driver: virConnectGetAllDomainStats")
+        err.err = (libvirt.VIR_ERR_NO_SUPPORT, 0, err.get_error_message(), 2, "", None, None, 0, 0)
+        raise err
+
+
+def test_read_all_asks_each_domain_where_the_driver_cannot_report_all_at_once(client, make_domain, monkeypatch):
+    make_domain("off")
+    expected = {name: entry.status for name, entry in read_all(client).items()}
+    monkeypatch.setattr(client, "raw", WithoutAllStats(client.raw))
+    assert {name: entry.status for name, entry in read_all(client).items()} == expected
+    assert expected == {
+        "test": status_from_codes(libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_RUNNING_BOOTED, False),
+        "off": status_from_codes(libvirt.VIR_DOMAIN_SHUTOFF, 0, False),
+    }
+
+
+def test_read_all_lists_a_domain_gone_meanwhile_without_a_state(client, make_domain, monkeypatch):
+    ephemeral = make_domain("ephemeral", transient=True)
+    monkeypatch.setattr(client, "raw", WithoutAllStats(client.raw, meanwhile=ephemeral.destroy))
+    listed = read_all(client)
+    assert (listed["ephemeral"].status, listed["ephemeral"].persistent) == (None, False)
+    assert listed["test"].status.state == "running"
