@@ -344,3 +344,93 @@ def test_virt_domain_and_virt_power_over_ssh(fleet, tmp_path, ssh_uri):
     assert (power_off["changed"], power_off["state"]) == (True, "shutoff")
     assert undefine["changed"]
     assert name not in virsh("list", "--all", "--name").split()
+
+
+# --------------------------------------------------------------------------- batches per hypervisor
+def two_hypervisor_inventories(tmp_path, fleet: Fleet, local: list[str], remote: list[str], ssh_uri: str) -> list:
+    """Two inventory sources: LOCAL's domains through qemu:///system, REMOTE's through
+    the loopback sshd (the same daemon, so each domain is listed by one source only)."""
+    return [
+        inventory_file(tmp_path, fleet.prefix, include_names=local, uris=[{"uri": "qemu:///system", "name": "local"}], read_tags=True),
+        inventory_file(tmp_path, fleet.prefix, include_names=remote, uris=[{"uri": ssh_uri, "name": "viassh"}], read_tags=True),
+    ]
+
+
+def test_power_runs_one_batch_per_hypervisor_in_parallel_from_mixed_states(fleet, tmp_path, ssh_uri):
+    running_local, off_local, running_remote, paused_remote = fleet.define_many(4, tags=("batch",))
+    fleet.start(running_local, running_remote, paused_remote)
+    virsh("suspend", paused_remote)
+    inventories = two_hypervisor_inventories(tmp_path, fleet, [running_local, off_local], [running_remote, paused_remote], ssh_uri)
+
+    # check mode predicts each domain and sends nothing
+    run = PlaybookRun("power", inventories, limit="tag_batch", extra={"power_state": "shutdown"}, args=("--check",)).assert_ok()
+    assert run.line_of(running_local) == f"{running_local}: running, would send: shutdown"
+    assert run.line_of(off_local) == f"{off_local}: shutoff, would send: nothing to do"
+    assert run.line_of(running_remote) == f"{running_remote}: running, would send: shutdown"
+    assert run.line_of(paused_remote) == f"{paused_remote}: paused, would send: resume, shutdown"
+    assert run.summary[-1] == "power_state=shutdown: 4 domain(s), 3 changed, 0 failed (check mode: nothing was sent)"
+    assert [domstate(name) for name in (running_local, off_local, running_remote, paused_remote)] == ["running", "shut off", "running", "paused"]
+
+    logins = sshd_logins()
+    run = PlaybookRun("power", inventories, limit="tag_batch", extra={"power_state": "shutdown"}).assert_ok()
+    assert [domstate(name) for name in (running_local, off_local, running_remote, paused_remote)] == ["shut off"] * 4
+    assert re.fullmatch(rf"{running_local}: running -> shutoff \(shutdown\), [0-9.]+ s, changed", run.line_of(running_local))
+    assert run.line_of(off_local) == f"{off_local}: shutoff -> shutoff (nothing to do), 0.0 s"
+    assert re.fullmatch(rf"{paused_remote}: paused -> shutoff \(resume, shutdown\), [0-9.]+ s, changed", run.line_of(paused_remote))
+    assert run.summary[-1] == "power_state=shutdown: 4 domain(s), 3 changed, 0 failed"
+    # one batch per hypervisor, both in the one task (in parallel, one host each), each announced and concluded
+    assert run.output.count("TASK [Run virt_power over the batch's domains of this round]") == 1
+    assert "virt_power: batch at 'qemu:///system': 2 domain(s) to state=shutdown, waiting at most 120 s for each to shut down" in run.output
+    assert f"virt_power: batch at '{ssh_uri}': 2 domain(s) to state=shutdown" in run.output
+    assert len(re.findall(r"virt_power: batch at '[^']+' done in [0-9.]+ s: 2 domain\(s\), [12] changed, 0 failed; slowest ", run.output)) == 2
+    # the inventory read and one connection for both remote domains
+    assert sshd_logins() == logins + 2
+
+    again = PlaybookRun("power", inventories, limit="tag_batch", extra={"power_state": "shutdown"}).assert_ok()
+    assert again.summary[-1] == "power_state=shutdown: 4 domain(s), 0 changed, 0 failed"
+
+    # a rolling restart over both hypervisors: one batch of 2, one domain on each
+    fleet.start(running_local, running_remote)
+    extra = {"restart_batch": 2, "restart_wait_for": BOOTED_AGAIN, "restart_retry_interval": 2}
+    run = PlaybookRun("restart_rolling", inventories, limit="libvirt_running", extra=extra).assert_ok()
+    assert run.summary[-1] == "rolling restart in batches of 2: 2 of 2 domain(s) restarted"
+    assert run.output.count("TASK [Reboot the guests of this batch and wait for the reboots]") == 1
+    assert [boot_count(name) for name in (running_local, running_remote)] == [2, 2]
+
+
+def test_a_stubborn_guest_fails_alone_and_the_run_names_it(fleet, tmp_path):
+    first = fleet.define(tags=("batch",))
+    stubborn = fleet.define("stubborn", tags=("batch",))
+    last = fleet.define(tags=("batch",))
+    fleet.start(first, stubborn, last)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    extra = {"power_state": "shutdown", "power_timeout": 8, "power_retry_interval": 0, "power_on_timeout": "fail"}
+    started = time.monotonic()
+    run = PlaybookRun("power", inventory, limit="tag_batch", extra=extra)
+    took = time.monotonic() - started
+
+    assert run.rc != 0
+    # the others reached the state, at the same time as the stubborn guest was waited for
+    assert [domstate(name) for name in (first, stubborn, last)] == ["shut off", "running", "shut off"]
+    assert took < 8 * 2 + 10, f"the guests were waited for one after the other ({took:.1f} s)"
+    assert re.fullmatch(rf"{first}: running -> shutoff \(shutdown\), [0-9.]+ s, changed", run.line_of(first))
+    assert run.line_of(stubborn).startswith(f"{stubborn}: FAILED: Domain '{stubborn}' did not finish a graceful shutdown within timeout=8 s")
+    assert run.summary[-1] == "power_state=shutdown: 3 domain(s), 2 changed, 1 failed"
+    assert run.output.count("FAILED! =>") == 1  # the summary fails the run, once
+    assert re.search(r"virt_power: batch at 'qemu:///system' done in [0-9.]+ s: 3 domain\(s\), 3 changed, 1 failed; slowest " + stubborn, run.output)
+
+
+def test_limit_intersections_select_the_domains_of_the_batches(fleet, tmp_path):
+    web_running, web_other, web_off = fleet.define_many(3, tags=("web",))
+    batch_running = fleet.define(tags=("batch",))
+    fleet.start(web_running, web_other, batch_running)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+
+    run = PlaybookRun("power", inventory, limit=f"tag_web:&libvirt_running:!{web_other}", extra={"power_state": "destroyed"}).assert_ok()
+    assert [line.partition(":")[0] for line in run.summary[:-1]] == [web_running]
+    assert run.summary[-1] == "power_state=destroyed: 1 domain(s), 1 changed, 0 failed"
+    assert [domstate(name) for name in (web_running, web_other, web_off, batch_running)] == ["shut off", "running", "shut off", "running"]
+
+    run = PlaybookRun("power", inventory, limit="tag_web:tag_batch:&libvirt_shutoff", extra={"power_state": "running"}, args=("--check",)).assert_ok()
+    assert sorted(line.partition(":")[0] for line in run.summary[:-1]) == sorted([web_running, web_off])
+    assert run.summary[-1] == "power_state=running: 2 domain(s), 2 changed, 0 failed (check mode: nothing was sent)"
