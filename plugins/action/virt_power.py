@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible.module_utils.common.validation import check_type_list
+
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import DEFAULT_URI
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import redact_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.module import ARGUMENT_SPEC
@@ -28,7 +30,7 @@ AWAITED = {
 
 class ActionModule(LongWaitAction):
     def announcement(self, args: dict[str, Any]) -> str | None:
-        if isinstance(args.get("names"), list):
+        if args.get("names") is not None:
             return batch_start(args)
         awaited = AWAITED.get(str(args.get("state")))
         timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])
@@ -40,7 +42,7 @@ class ActionModule(LongWaitAction):
 
     def conclusion(self, args: dict[str, Any], result: dict[str, Any]) -> str | None:
         totals = result.get("totals")
-        if not isinstance(args.get("names"), list) or not isinstance(totals, dict):
+        if args.get("names") is None or not isinstance(totals, dict):
             return None
         slowest = totals.get("slowest") or {}
         would = "would change" if self._task.check_mode else "changed"
@@ -56,9 +58,12 @@ def uri_words(args: dict[str, Any]) -> str:
     return f"'{redact_uri(args.get('uri') or DEFAULT_URI)}'"
 
 
-def batch_start(args: dict[str, Any]) -> str:
+def batch_start(args: dict[str, Any]) -> str | None:
     """The line before a batch: how many domains, where, to which state, the longest wait."""
-    count = len(args["names"])
+    try:
+        count = len(dict.fromkeys(check_type_list(args["names"])))  # as the module reads them: each name once
+    except TypeError:
+        return None  # the module refuses them with its own message
     state = args.get("state")
     timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])
     awaited = AWAITED.get(str(state))

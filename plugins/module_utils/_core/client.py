@@ -229,6 +229,8 @@ class Connection:
         self.events = events
         self.timeout = timeout
         self._reconnecting = threading.Lock()
+        # How often the connection was opened again: a handle got before that belongs to a dead connection.
+        self.generation = 0
         if events:
             start_event_loop()
         self.raw: VirConnect = open_raw(uri, readonly, timeout)
@@ -259,18 +261,19 @@ class Connection:
                 raw.close()
 
     def reconnect(
-        self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep, broken: VirConnect | None = None
+        self, deadline: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep, since: int | None = None
     ) -> None:
         """Open the connection again, with backoff, until ``deadline`` (a ``clock()``
         value); ConnectionLostError when the daemon is not back by then.
 
-        Threads sharing the connection may all find it broken: ``broken`` is the
-        raw connection the caller saw break; when another thread has replaced it
-        meanwhile, the caller goes on with the new one."""
+        Threads sharing the connection may all find it broken: ``since`` is the
+        ``generation`` the caller's handles come from; when another thread has opened
+        the connection again since then, the caller goes on with that one."""
         with self._reconnecting:
-            if broken is not None and self.raw is not None and self.raw is not broken:
+            if since is not None and since != self.generation and self.raw is not None:
                 return
             self._reopen(deadline, clock, sleep)
+            self.generation += 1
 
     def _reopen(self, deadline: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         self.close()

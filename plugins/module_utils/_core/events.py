@@ -62,11 +62,6 @@ class DomainWatch:
             self._cond.notify_all()
 
     @property
-    def raw(self) -> Any:
-        """The raw connection the watch listens on."""
-        return self._conn
-
-    @property
     def reboots(self) -> int:
         with self._cond:
             return self._reboots

@@ -82,6 +82,7 @@ def run_batch(
     ``totals``, ``changed``, ``warnings``). Outcomes come in the order of ``names``."""
     started = clock()
     desired = canonical_state(request.power.state)
+    generation = conn.generation
     listed = read_all(conn)
     outcomes: dict[str, dict[str, Any]] = {}
     pending: list[str] = []
@@ -97,7 +98,7 @@ def run_batch(
 
     def drive(name: str) -> dict[str, Any]:
         try:
-            return {**PowerRunner(conn, listed[name].domain, request.power, clock, sleep).run().as_result(), "failed": False}
+            return {**PowerRunner(conn, listed[name].domain, request.power, clock, sleep, generation).run().as_result(), "failed": False}
         except VirtOpsError as err:
             return failure(name, err)
 

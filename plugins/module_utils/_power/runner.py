@@ -113,7 +113,13 @@ class PowerRunner:
     """
 
     def __init__(
-        self, conn: Connection, domain, request: PowerRequest, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None
+        self,
+        conn: Connection,
+        domain,
+        request: PowerRequest,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] | None = None,
+        generation: int | None = None,
     ) -> None:
         self.conn = conn
         self.domain = domain
@@ -127,7 +133,6 @@ class PowerRunner:
         self.warnings: list[str] = []
         self.forced = False
         self.gone = False
-        self.transient = not conn.call("read whether it is persistent", domain.isPersistent, domain=self.name)
         self._started = clock()
         self._watch: DomainWatch | None = None
         self._reboots_before_reconnect = 0
@@ -136,6 +141,10 @@ class PowerRunner:
         self._deadline: float | None = None
         self._before: DomainStatus | None = None
         self._last: DomainStatus | None = None
+        # The connection's generation the handle comes from (a batch's listing may be older than this run).
+        self._generation = conn.generation if generation is None else generation
+        # A handle from before the connection was opened again is dead: it is found again here.
+        self.transient = not self._call("read whether it is persistent", lambda: self.domain.isPersistent)
 
     @property
     def watch(self) -> DomainWatch:
@@ -299,7 +308,6 @@ class PowerRunner:
         of the timeout, look the domain up again by UUID and watch it anew."""
         lost_at = self.clock()
         deadline = self._deadline if self._deadline is not None else lost_at + self.request.timeout
-        broken = self._watch.raw if self._watch is not None else None
         if self._watch is not None:
             self._reboots_before_reconnect += self._watch.reboots
             self._watch.close()  # its connection is dead: nothing to deregister there
@@ -307,7 +315,7 @@ class PowerRunner:
         try:
             if self._reconnects > MAX_RECONNECTS:
                 raise ConnectionLostError(f"it broke {MAX_RECONNECTS} times", None, err.text)
-            self.conn.reconnect(deadline, self.clock, self.sleep or time.sleep, broken)
+            self.conn.reconnect(deadline, self.clock, self.sleep or time.sleep, self._generation)
             domain = self.conn.find(uuid=self.uuid)
         except VirtOpsError as failed:
             last = self._last or UNKNOWN
@@ -319,6 +327,7 @@ class PowerRunner:
                 "Check that the libvirt daemon runs, then run the task again.",
                 **self.partial(last),
             ) from None
+        self._generation = self.conn.generation
         if domain is None:
             self.gone = True
         else:

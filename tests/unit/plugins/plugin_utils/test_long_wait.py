@@ -98,3 +98,17 @@ def test_no_closing_line_without_a_batch_or_its_totals():
     assert conclude(PowerAction, {"name": "web1"}, {"changed": True, "state": "shutoff"}) is None
     # The batch failed as a whole (the hypervisor did not answer): the module's message says why.
     assert conclude(PowerAction, {"names": ["a"]}, {"failed": True, "msg": "Cannot connect to libvirt"}) is None
+
+
+def test_names_given_as_a_comma_separated_string_are_a_batch_too():
+    # ansible localhost -m virtops.libvirt.virt_power -a "names=web1,web2 state=shutdown": the module splits the string
+    assert announce(PowerAction, names="web1,web2", state="shutdown") == (
+        "virt_power: batch at 'qemu:///system': 2 domain(s) to state=shutdown, waiting at most 120 s for each to shut down"
+    )
+    task = Task()
+    totals = {"domains": 2, "changed": 2, "failed": 0, "forced": 0, "slowest": {"name": "web1", "elapsed": 1.0}, "elapsed": 1.1}
+    assert PowerAction(task, None, None, None, None, None).conclusion({"names": "web1,web2"}, {"totals": totals}) is not None
+
+
+def test_a_name_given_twice_counts_once_in_the_opening_line():
+    assert announce(PowerAction, names=["a", "a", "b"], state="running") == "virt_power: batch at 'qemu:///system': 2 domain(s) to state=running"

@@ -124,23 +124,25 @@ def test_reconnect_opens_the_connection_again(client):
     assert client.raw is not old and client.find("test") is not None
 
 
-def test_reconnect_reopens_when_the_connection_that_broke_is_the_current_one(client):
+def test_reconnect_reopens_when_the_caller_has_the_current_generation(client):
     old = client.raw
-    client.reconnect(far_deadline(), broken=old)
-    assert client.raw is not old and client.find("test") is not None
+    client.reconnect(far_deadline(), since=client.generation)
+    assert client.raw is not old and client.find("test") is not None and client.generation == 1
     with pytest.raises(libvirt.libvirtError):
         old.getType()  # closed: a broken connection is released before the new one is opened
 
 
-def test_reconnect_keeps_the_connection_another_thread_already_opened_again(client, conn):
+def test_reconnect_keeps_the_connection_another_thread_already_opened_again(client):
+    client.reconnect(far_deadline())
     current = client.raw
-    client.reconnect(far_deadline(), broken=conn)  # the caller saw another raw connection break
-    assert client.raw is current and client.find("test") is not None
+    client.reconnect(far_deadline(), since=0)  # the caller's handles are from before that
+    assert client.raw is current and client.find("test") is not None and client.generation == 1
 
 
-def test_reconnect_reopens_a_closed_connection_whatever_broke(client, conn):
+def test_reconnect_reopens_a_closed_connection_whatever_the_generation(client):
+    client.reconnect(far_deadline())
     client.close()
-    client.reconnect(far_deadline(), broken=conn)
+    client.reconnect(far_deadline(), since=0)
     assert client.raw is not None and client.find("test") is not None
 
 
@@ -153,7 +155,7 @@ def test_threads_that_saw_the_same_connection_break_open_it_again_once(client, m
 
     def reconnect() -> None:
         together.wait()
-        client.reconnect(far_deadline(), broken=broken)
+        client.reconnect(far_deadline(), since=0)
 
     threads = [threading.Thread(target=reconnect) for _ in range(4)]
     for thread in threads:
@@ -177,7 +179,7 @@ def test_reconnect_gives_up_at_the_deadline_naming_the_last_error(client, monkey
         now[0] += seconds
 
     with pytest.raises(ConnectionLostError) as caught:
-        client.reconnect(3.0, clock=lambda: now[0], sleep=sleep, broken=client.raw)
+        client.reconnect(3.0, clock=lambda: now[0], sleep=sleep, since=client.generation)
     assert caught.value.msg == (
         "The libvirt daemon at URI 'test:///default' did not come back in time (last error: Cannot connect to libvirt at URI 'test:///default': no daemon.)."
     )

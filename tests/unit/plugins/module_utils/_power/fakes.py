@@ -55,3 +55,7 @@ def libvirt_error(code: int, message: str) -> libvirt.libvirtError:
     err = libvirt.libvirtError(message)
     err.err = (code, libvirt.VIR_FROM_QEMU, message, libvirt.VIR_ERR_ERROR, "", None, None, 0, 0)
     return err
+
+
+def socket_closed():
+    return libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: client socket is closed")

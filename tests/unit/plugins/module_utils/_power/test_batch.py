@@ -27,7 +27,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
     plan,
 )
 
-from .fakes import DomainProxy
+from .fakes import DomainProxy, socket_closed
 from .test_module import params
 from .test_runner import DRIVER_REFUSES, REACHABLE, put_in
 
@@ -349,3 +349,33 @@ def test_a_negative_max_in_flight_is_refused():
 def test_a_duration_a_wait_cannot_honour_is_refused_for_a_batch_too():
     with pytest.raises(VirtOpsError, match="^Option timeout must be a number of seconds"):
         batch_from_params(params(name=None, names=["a"], timeout=-1.0), False, pytest.fail)
+
+
+def test_a_domain_started_after_a_reconnect_is_found_again_on_the_new_connection(client, conn, make_domain, clock, driven):
+    restarted = []
+    a = make_domain("a")
+    a.create()
+    b = make_domain("b")
+    b.create()
+
+    def a_state(*args):
+        if clock.elapsed() >= 6 and not restarted:
+            restarted.append(1)
+            raise socket_closed()
+        return a.state(*args)
+
+    def dead(method):
+        def call(*args):
+            if restarted:
+                raise socket_closed()  # a handle of the connection from before the restart
+            return method(*args)
+
+        return call
+
+    driven("a", state=a_state, shutdownFlags=ignores_shutdown)
+    driven("b", isPersistent=dead(b.isPersistent), state=dead(b.state), shutdownFlags=dead(b.shutdownFlags))
+    result = batch(client, clock, ["a", "b"], "shutdown", max_in_flight=1, timeout=20, retry_interval=5)
+    first, second = result["domains"]
+    assert not first["failed"], first.get("msg")
+    assert not second["failed"], second.get("msg")
+    assert second["state"] == "shutoff"

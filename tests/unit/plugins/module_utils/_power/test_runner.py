@@ -30,7 +30,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
     plan,
 )
 
-from .fakes import DomainProxy, libvirt_error
+from .fakes import DomainProxy, libvirt_error, socket_closed
 
 # The starting states the test driver can put a domain in.
 REACHABLE = ("running", "paused", "shutoff", "saved")
@@ -355,8 +355,6 @@ def test_a_forced_power_off_of_a_paused_guest_says_who_paused_it(client, make_do
 
 
 # -- the daemon restarting while we wait -------------------------------------------------------
-def socket_closed():
-    return libvirt_error(libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: client socket is closed")
 
 
 def stubborn_with_restart(domain, clock, at: float) -> DomainProxy:
