@@ -61,6 +61,7 @@ bench: setup
 	python tests/perf/bench_power.py
 	python tests/perf/bench_domain.py
 	python tests/perf/bench_inventory.py
+	python tests/perf/bench_fleet.py
 
 # Single stages, for development (they assume `make setup` ran).
 lint unit sanity integration molecule:

@@ -7,8 +7,10 @@ The guest images come from tests/testbed/build_guest.sh.
   guest.py xml NAME [--variant normal|stubborn|net] [--memory-mib 128] [--transient]
   guest.py define NAME [NAME...] [--variant V] [--memory-mib M]
   guest.py create NAME [--variant V] [--transient]   (define+start, or start transient)
-      xml/define/create also take --shutdown-delay S (power button -> off after S s)
-      and --crash-after S (kernel panic S s after boot; libvirt: crashed (panicked))
+      xml/define/create also take --shutdown-delay S (power button -> off after S s),
+      --crash-after S (kernel panic S s after boot; libvirt: crashed (panicked))
+      and --tb-cache-mib M (TCG translation cache of M MiB instead of QEMU's default,
+      about 1 GiB of host memory per guest; ignored for VIRTOPS_DOMAIN_TYPE=kvm)
   guest.py cleanup [--prefix PREFIX] [--remove-logs]
   guest.py list
   guest.py wait-log NAME PATTERN [--timeout 30] [--count N] [--regex]
@@ -120,9 +122,10 @@ def seconds(text: str) -> str:
     return f"{int(whole)}.{frac}" if frac else str(int(whole))
 
 
-def guest_desc(variant: str, shutdown_delay: str = "0", crash_after: str | None = None) -> str:
+def guest_desc(variant: str, shutdown_delay: str = "0", crash_after: str | None = None, tb_cache_mib: int | None = None) -> str:
     extra = "" if shutdown_delay == "0" else f", shutdown delay {shutdown_delay} s"
     extra += "" if crash_after is None else f", crash after {crash_after} s"
+    extra += "" if tb_cache_mib is None else f", TCG cache {tb_cache_mib} MiB"
     return f"variant {variant}{extra}"
 
 
@@ -134,14 +137,18 @@ def build_xml(
     uuid: str | None = None,
     shutdown_delay: str = "0",
     crash_after: str | None = None,
+    tb_cache_mib: int | None = None,
 ) -> str:
     """Domain XML. shutdown_delay/crash_after are strings as returned by seconds();
-    crash_after=None means no crash (and no pvpanic device)."""
+    crash_after=None means no crash (and no pvpanic device); tb_cache_mib=None
+    leaves the TCG translation cache at QEMU's default size."""
     check_name(name)
     if variant not in VARIANTS:
         raise GuestError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     if memory_mib < 64:
         raise GuestError("--memory-mib must be at least 64")
+    if tb_cache_mib is not None and tb_cache_mib < 1:
+        raise GuestError("--tb-cache-mib must be at least 1")
     for opt, val in (("--shutdown-delay", shutdown_delay), ("--crash-after", crash_after)):
         if val is not None and (not SECONDS_RE.match(val) or seconds(val) != val):
             raise GuestError(f"{opt} {val!r} is not a normalised number of seconds")
@@ -179,6 +186,14 @@ def build_xml(
     <panic model='isa'>
       <address type='isa' iobase='0x505'/>
     </panic>"""
+    tcg = ""
+    if tb_cache_mib is not None:
+        marker_attrs += f" tb-cache-mib='{tb_cache_mib}'"
+        if dom_type == "qemu":  # the translation cache is TCG's; KVM has none
+            tcg = f"""
+    <tcg>
+      <tb-cache unit='MiB'>{tb_cache_mib}</tb-cache>
+    </tcg>"""
     return f"""<domain type='{dom_type}'>
   <name>{escape(name)}</name>{uuid_xml}
   <description>{DESCRIPTION}</description>
@@ -194,7 +209,7 @@ def build_xml(
     <cmdline>{cmdline}</cmdline>
   </os>
   <features>
-    <acpi/>
+    <acpi/>{tcg}
   </features>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
@@ -230,7 +245,16 @@ def with_xml_file(xml: str, fn):
 
 
 # --------------------------------------------------------------------------- commands
-def define_one(uri: str, name: str, variant: str, memory_mib: int, guest_dir: str, shutdown_delay: str = "0", crash_after: str | None = None) -> str:
+def define_one(
+    uri: str,
+    name: str,
+    variant: str,
+    memory_mib: int,
+    guest_dir: str,
+    shutdown_delay: str = "0",
+    crash_after: str | None = None,
+    tb_cache_mib: int | None = None,
+) -> str:
     check_name(name)
     require_images(guest_dir, variant)
     dom = domain_xml(uri, name, inactive=True)
@@ -242,23 +266,29 @@ def define_one(uri: str, name: str, variant: str, memory_mib: int, guest_dir: st
         uuid = dom.findtext("uuid")
         mem = dom.find("memory")
         same_mem = mem is not None and int(mem.text or 0) == memory_mib * 1024 and mem.get("unit", "KiB") == "KiB"
-        same_opts = marker.get("shutdown-delay", "0") == shutdown_delay and marker.get("crash-after") == crash_after
+        same_opts = (
+            marker.get("shutdown-delay", "0") == shutdown_delay
+            and marker.get("crash-after") == crash_after
+            and marker.get("tb-cache-mib") == (None if tb_cache_mib is None else str(tb_cache_mib))
+        )
         if marker.get("variant") == variant and same_mem and same_opts and is_persistent(uri, name):
             return "unchanged"
-    xml = build_xml(name, variant, memory_mib, guest_dir, uuid=uuid, shutdown_delay=shutdown_delay, crash_after=crash_after)
+    xml = build_xml(name, variant, memory_mib, guest_dir, uuid=uuid, shutdown_delay=shutdown_delay, crash_after=crash_after, tb_cache_mib=tb_cache_mib)
     with_xml_file(xml, lambda path: virsh(uri, "define", path))
     return "redefined" if uuid else "defined"
 
 
 def cmd_xml(a) -> int:
-    sys.stdout.write(build_xml(a.name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after))
+    sys.stdout.write(
+        build_xml(a.name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after, tb_cache_mib=a.tb_cache_mib)
+    )
     return 0
 
 
 def cmd_define(a) -> int:
     for name in a.names:
-        what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after)
-        print(f"{name}: {what} ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
+        what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after, a.tb_cache_mib)
+        print(f"{name}: {what} ({guest_desc(a.variant, a.shutdown_delay, a.crash_after, a.tb_cache_mib)})")
     return 0
 
 
@@ -269,16 +299,16 @@ def cmd_create(a) -> int:
     if a.transient:
         if dom is not None:
             raise GuestError(f"domain {name!r} already exists; run 'guest.py cleanup' first")
-        xml = build_xml(name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after)
+        xml = build_xml(name, a.variant, a.memory_mib, a.guest_dir, shutdown_delay=a.shutdown_delay, crash_after=a.crash_after, tb_cache_mib=a.tb_cache_mib)
         with_xml_file(xml, lambda path: virsh(a.uri, "create", path))
-        print(f"{name}: started transient ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
+        print(f"{name}: started transient ({guest_desc(a.variant, a.shutdown_delay, a.crash_after, a.tb_cache_mib)})")
         return 0
-    what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after)
+    what = define_one(a.uri, name, a.variant, a.memory_mib, a.guest_dir, a.shutdown_delay, a.crash_after, a.tb_cache_mib)
     if domain_state(a.uri, name) == "running":
         print(f"{name}: {what}, already running")
     else:
         virsh(a.uri, "start", name)
-        print(f"{name}: {what}, started ({guest_desc(a.variant, a.shutdown_delay, a.crash_after)})")
+        print(f"{name}: {what}, started ({guest_desc(a.variant, a.shutdown_delay, a.crash_after, a.tb_cache_mib)})")
     return 0
 
 
@@ -369,6 +399,13 @@ def parser() -> argparse.ArgumentParser:
             default=None,
             metavar="SECONDS",
             help="kernel panic SECONDS after boot; libvirt reports crashed (panicked) (default: never)",
+        )
+        sp.add_argument(
+            "--tb-cache-mib",
+            type=int,
+            default=None,
+            metavar="MIB",
+            help="TCG translation cache size; QEMU's default costs about 1 GiB of host memory per guest (default: QEMU's; ignored for kvm)",
         )
 
     def uri_opt(sp):  # also accept --uri after the sub-command
