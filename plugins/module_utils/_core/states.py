@@ -16,6 +16,7 @@ keeps the reason "migrating" for good.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -176,21 +177,22 @@ class Listed:
     persistent: bool
 
 
-def read_all(conn: Connection) -> dict[str, Listed]:
-    """Every domain of the connection by name, with its state: four calls to libvirt
-    however many domains there are (one per domain where the driver cannot report
-    the states of all at once).
+def read_all(conn: Connection, names: Collection[str] | None = None) -> dict[str, Listed]:
+    """The domains of the connection named in ``names`` (default: all) by name, with
+    their states: four calls to libvirt however many domains there are (one per
+    domain where the driver cannot report the states of many at once, or one of
+    them vanished meanwhile).
 
     A domain paused by a job keeps ``transient`` set without the job being checked:
     the caller reads such a domain again (read_status) before acting on it."""
     raw = conn.raw
-    domains = conn.call("list the domains", raw.listAllDomains, 0)
+    domains = [domain for domain in conn.call("list the domains", raw.listAllDomains, 0) if names is None or domain.name() in names]
     saved = _uuids(conn.call("list the domains with a managed-save image", raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE))
     transient = _uuids(conn.call("list the transient domains", raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT))
     try:
-        stats = conn.call("read the states of the domains", raw.getAllDomainStats, libvirt.VIR_DOMAIN_STATS_STATE, 0)
+        stats = conn.call("read the states of the domains", raw.domainListGetStats, domains, libvirt.VIR_DOMAIN_STATS_STATE, 0) if domains else []
     except LibvirtCallError as err:
-        if err.code != libvirt.VIR_ERR_NO_SUPPORT:
+        if err.code not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_NO_DOMAIN):
             raise
         stats = [(domain, _state_stats(conn, domain)) for domain in domains]
     codes = {domain.UUIDString(): (record.get("state.state"), record.get("state.reason")) for domain, record in stats if record}
@@ -208,7 +210,7 @@ def _uuids(domains: list[Any]) -> set[str]:
 
 
 def _state_stats(conn: Connection, domain: Any) -> dict[str, int]:
-    """One domain's state as getAllDomainStats reports it; {} once it is gone."""
+    """One domain's state as domainListGetStats reports it; {} once it is gone."""
     try:
         state, reason = conn.call("read its state", domain.state, domain=domain.name())
     except DomainVanishedError:

@@ -83,7 +83,7 @@ def run_batch(
     started = clock()
     desired = canonical_state(request.power.state)
     generation = conn.generation
-    listed = read_all(conn)
+    listed = read_all(conn, set(request.names))
     outcomes: dict[str, dict[str, Any]] = {}
     pending: list[str] = []
     for name in request.names:

@@ -126,7 +126,7 @@ def test_read_all_says_what_read_status_says_of_each_domain(client, make_domain)
 
 
 class WithoutAllStats:
-    """A connection whose driver cannot report the states of all domains in one call;
+    """A connection whose driver cannot report the states of many domains in one call;
     ``meanwhile`` runs just before it says so (a domain stopping elsewhere)."""
 
     def __init__(self, raw, meanwhile=lambda: None) -> None:
@@ -136,9 +136,9 @@ class WithoutAllStats:
     def __getattr__(self, name: str):
         return getattr(self.raw, name)
 
-    def getAllDomainStats(self, *_args):
+    def domainListGetStats(self, *_args):
         self.meanwhile()
-        err = libvirt.libvirtError("this function is not supported by the connection driver: virConnectGetAllDomainStats")
+        err = libvirt.libvirtError("this function is not supported by the connection driver: virDomainListGetStats")
         err.err = (libvirt.VIR_ERR_NO_SUPPORT, 0, err.get_error_message(), 2, "", None, None, 0, 0)
         raise err
 
@@ -160,3 +160,21 @@ def test_read_all_lists_a_domain_gone_meanwhile_without_a_state(client, make_dom
     listed = read_all(client)
     assert (listed["ephemeral"].status, listed["ephemeral"].persistent) == (None, False)
     assert listed["test"].status.state == "running"
+
+
+def test_read_all_reads_only_the_domains_named(client, make_domain, monkeypatch):
+    make_domain("wanted")
+    make_domain("other")
+    asked = []
+    real = client.raw
+
+    class Recording(WithoutAllStats):
+        def domainListGetStats(self, domains, *args):
+            asked.extend(domain.name() for domain in domains)
+            return real.domainListGetStats(domains, *args)
+
+    monkeypatch.setattr(client, "raw", Recording(real))
+    listed = read_all(client, {"wanted", "missing"})
+    assert sorted(listed) == ["wanted"] and asked == ["wanted"]
+    assert listed["wanted"].status.state == "shutoff"
+    assert read_all(client, set()) == {}

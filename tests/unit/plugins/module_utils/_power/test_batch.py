@@ -57,8 +57,8 @@ def driven(monkeypatch):
     ``driven("vm", shutdownFlags=...)``, as a guest that ignores ACPI."""
     methods: dict[str, dict] = {}
 
-    def listing(conn):
-        listed = states.read_all(conn)
+    def listing(conn, names=None):
+        listed = states.read_all(conn, names)
         return {name: replace(entry, domain=DomainProxy(entry.domain, **methods[name])) if name in methods else entry for name, entry in listed.items()}
 
     monkeypatch.setattr(batch_module, "read_all", listing)
