@@ -37,9 +37,12 @@ def serial_sizes(serial: Any, count: int) -> list[int]:
         try:
             size = pct_to_int(value, count) if isinstance(value, str) and value.strip().endswith("%") else int(value or 0)
         except (TypeError, ValueError):
-            raise AnsibleFilterError(f"serial must be a number of domains, a percentage or a list of those, not {value!r}") from None
+            size = -1
         if size < 0:
-            raise AnsibleFilterError(f"serial must not be negative, not {value!r}")
+            raise AnsibleFilterError(
+                f"The domains per round (power_serial, restart_batch) must be 0 (all at once), a number of domains, a percentage "
+                f"or a list of those, not {value!r}."
+            )
         size = left if size == 0 else min(size, left)
         sizes.append(size)
         left -= size
