@@ -49,11 +49,18 @@ def serial_sizes(serial: Any, count: int) -> list[int]:
     return sizes
 
 
-def fleet_batches(hosts: Sequence[str], hostvars: Mapping[str, Any], options: Sequence[str] = (), serial: Any = 0) -> dict[str, Any]:
+def fleet_batches(hosts: Sequence[str], hostvars: Mapping[str, Any], options: Sequence[str] | Mapping[str, Any] = (), serial: Any = 0) -> dict[str, Any]:
     """The hosts grouped by hypervisor (``libvirt_uri``) and by the values of the
     variables named in ``options``, each group led by its first host, cut into the
     rounds of ``serial``. Hosts without libvirt_name or libvirt_uri are ``invalid``;
-    ``states`` lists the values of the first option (the desired states)."""
+    ``states`` lists the values of the first option (the desired states).
+
+    ``options`` may map each name to its value as the play sees it for the first
+    host: ``hostvars`` hold no play variables (``vars:`` of a play, of an
+    ``import_playbook``), so a value the play sees that the first host's variables
+    do not hold is the play's, for every host."""
+    names = list(options)
+    fixed = played_options(options, hostvars[hosts[0]] if hosts else {})
     members: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
     for index, host in enumerate(hosts):
@@ -62,7 +69,7 @@ def fleet_batches(hosts: Sequence[str], hostvars: Mapping[str, Any], options: Se
         if missing:
             invalid.append({"host": host, "index": index, "msg": invalid_message(host, missing)})
             continue
-        chosen = {option: host_vars.get(option) for option in options}
+        chosen = {option: fixed[option] if option in fixed else host_vars.get(option) for option in names}
         members.append(
             {
                 "host": host,
@@ -81,17 +88,25 @@ def fleet_batches(hosts: Sequence[str], hostvars: Mapping[str, Any], options: Se
             batch = batches.setdefault(key, {"leader": member["host"], "uri": member["uri"], "options": member["options"], "rounds": [[] for _size in sizes]})
             batch["rounds"][number].append({"host": member["host"], "name": member["name"], "index": member["index"]})
         start += size
-    states = ",".join(dict.fromkeys(str(batch["options"][options[0]]) for batch in batches.values() if options and options[0] in batch["options"]))
+    states = ",".join(dict.fromkeys(str(batch["options"][names[0]]) for batch in batches.values() if names and names[0] in batch["options"]))
     return {"batches": list(batches.values()), "invalid": invalid, "rounds": len(sizes), "hosts": len(hosts), "states": states}
 
 
+def played_options(options: Sequence[str] | Mapping[str, Any], first: Mapping[str, Any]) -> dict[str, Any]:
+    """The options whose value the play sets for every host: those it sees otherwise
+    than the first host's own variables say."""
+    if not isinstance(options, Mapping):
+        return {}
+    return {option: value for option, value in options.items() if value is not None and first.get(option) != value}
+
+
 def fleet_leaders(plan: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The host that runs each batch, with the batch's index in the plan. With no
+    """The host that runs each batch (``leader``), and the batch's ``uri``. With no
     batch at all (no host is a domain of the inventory plugin), the first host, to
-    report that (index None)."""
+    report that (``uri`` None)."""
     if not plan["batches"] and plan["invalid"]:
-        return [{"leader": plan["invalid"][0]["host"], "index": None, "uri": None}]
-    return [{"leader": batch["leader"], "index": index, "uri": batch["uri"]} for index, batch in enumerate(plan["batches"])]
+        return [{"leader": plan["invalid"][0]["host"], "uri": None}]
+    return [{"leader": batch["leader"], "uri": batch["uri"]} for batch in plan["batches"]]
 
 
 def invalid_message(host: str, missing: list[str]) -> str:

@@ -123,12 +123,13 @@ def ansible_inventory(inventory: Path, *args: str) -> dict:
 
 # --------------------------------------------------------------------------- playbooks
 class PlaybookRun:
-    """One `ansible-playbook virtops.libvirt.<playbook>` run, as documented in docs/fleet.md."""
+    """One `ansible-playbook virtops.libvirt.<playbook>` run, as documented in docs/fleet.md
+    (``playbook`` may also be the path of a playbook of one's own that imports them)."""
 
     def __init__(
         self, playbook: str, inventory: Path | str | list[Path | str], limit: str | None = None, extra: dict | None = None, args: tuple[str, ...] = ()
     ) -> None:
-        cmd = ["ansible-playbook", f"virtops.libvirt.{playbook}"]
+        cmd = ["ansible-playbook", playbook if playbook.endswith(".yml") else f"virtops.libvirt.{playbook}"]
         for source in inventory if isinstance(inventory, list) else [inventory]:
             cmd += ["-i", str(source)]
         if limit:

@@ -434,3 +434,22 @@ def test_limit_intersections_select_the_domains_of_the_batches(fleet, tmp_path):
     run = PlaybookRun("power", inventory, limit="tag_web:tag_batch:&libvirt_shutoff", extra={"power_state": "running"}, args=("--check",)).assert_ok()
     assert sorted(line.partition(":")[0] for line in run.summary[:-1]) == sorted([web_running, web_off])
     assert run.summary[-1] == "power_state=running: 2 domain(s), 2 changed, 0 failed (check mode: nothing was sent)"
+
+
+def test_imported_with_vars_as_the_guide_shows(fleet, tmp_path):
+    names = fleet.define_many(2, tags=("batch",))
+    fleet.start(*names)
+    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    site = tmp_path / "site.yml"
+    site.write_text(
+        yaml.safe_dump(
+            [
+                {"name": "Shut down the batch workers", "ansible.builtin.import_playbook": "virtops.libvirt.power", "vars": {"power_state": "shutdown"}},
+                {"name": "Start them again", "ansible.builtin.import_playbook": "virtops.libvirt.power", "vars": {"power_state": "running"}},
+            ]
+        )
+    )
+    run = PlaybookRun(str(site), inventory, limit="tag_batch").assert_ok()
+    summaries = re.findall(r'"(power_state=[^"]*)"', run.output)
+    assert summaries == ["power_state=shutdown: 2 domain(s), 2 changed, 0 failed", "power_state=running: 2 domain(s), 2 changed, 0 failed"]
+    assert [domstate(name) for name in names] == ["running"] * 2

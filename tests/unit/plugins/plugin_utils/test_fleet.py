@@ -163,10 +163,25 @@ def test_states_names_each_desired_state_once_in_the_order_of_the_batches():
     assert fleet_batches(list(hostvars), hostvars)["states"] == ""
 
 
+def test_an_option_the_play_sets_applies_to_every_host_and_names_the_states():
+    # import_playbook vars are no host's variables: the play sees them, hostvars do not
+    hostvars = {"a": domain("a"), "b": domain("b", power_state="running")}
+    plan = fleet_batches(["a", "b"], hostvars, {"power_state": "shutdown", "power_timeout": None})
+    assert [batch["options"] for batch in plan["batches"]] == [{"power_state": "shutdown"}]
+    assert plan["states"] == "shutdown"
+
+
+def test_an_option_the_play_sees_as_the_first_host_has_it_stays_per_host():
+    hostvars = {"a": domain("a", power_state="shutdown"), "b": domain("b", power_state="running")}
+    plan = fleet_batches(["a", "b"], hostvars, {"power_state": "shutdown"})
+    assert [batch["options"] for batch in plan["batches"]] == [{"power_state": "shutdown"}, {"power_state": "running"}]
+    assert plan["states"] == "shutdown,running"
+
+
 def test_each_batch_has_a_leader_and_without_any_batch_the_first_invalid_host_reports():
     hostvars = {"a": domain("a"), "b": domain("b", KVM2), "stray": {}}
-    assert fleet_leaders(fleet_batches(["stray", "a", "b"], hostvars)) == [{"leader": "a", "index": 0, "uri": KVM1}, {"leader": "b", "index": 1, "uri": KVM2}]
-    assert fleet_leaders(fleet_batches(["stray"], hostvars)) == [{"leader": "stray", "index": None, "uri": None}]
+    assert fleet_leaders(fleet_batches(["stray", "a", "b"], hostvars)) == [{"leader": "a", "uri": KVM1}, {"leader": "b", "uri": KVM2}]
+    assert fleet_leaders(fleet_batches(["stray"], hostvars)) == [{"leader": "stray", "uri": None}]
     assert fleet_leaders(fleet_batches([], hostvars)) == []
 
 
