@@ -157,7 +157,7 @@ def test_threads_that_saw_the_same_connection_break_open_it_again_once(client, m
         together.wait()
         client.reconnect(far_deadline(), since=0)
 
-    threads = [threading.Thread(target=reconnect) for _ in range(4)]
+    threads = [threading.Thread(target=reconnect) for _index in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
