@@ -257,12 +257,17 @@ def test_rolling_restart_in_batches(fleet, tmp_path, batch_size):
         assert all(asked < watch.times(name, "acpid started")[-1] for name in together)
 
 
-def test_rolling_restart_stops_at_a_failure(fleet, tmp_path):
-    first = fleet.define(tags=("web",))
-    stubborn = fleet.define("stubborn", tags=("web",))
-    last = fleet.define(tags=("web",))
+def stubborn_between_two(fleet: Fleet, tmp_path, tag: str):
+    """Three running guests tagged TAG, the middle one ignoring ACPI, and an inventory of them."""
+    first = fleet.define(tags=(tag,))
+    stubborn = fleet.define("stubborn", tags=(tag,))
+    last = fleet.define(tags=(tag,))
     fleet.start(first, stubborn, last)
-    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    return first, stubborn, last, inventory_file(tmp_path, fleet.prefix, read_tags=True)
+
+
+def test_rolling_restart_stops_at_a_failure(fleet, tmp_path):
+    first, stubborn, last, inventory = stubborn_between_two(fleet, tmp_path, "web")
     extra = {"restart_timeout": 3, "restart_retry_interval": 0}
     run = PlaybookRun("restart_rolling", inventory, limit="tag_web", extra=extra)
 
@@ -399,11 +404,7 @@ def test_power_runs_one_batch_per_hypervisor_in_parallel_from_mixed_states(fleet
 
 
 def test_a_stubborn_guest_fails_alone_and_the_run_names_it(fleet, tmp_path):
-    first = fleet.define(tags=("batch",))
-    stubborn = fleet.define("stubborn", tags=("batch",))
-    last = fleet.define(tags=("batch",))
-    fleet.start(first, stubborn, last)
-    inventory = inventory_file(tmp_path, fleet.prefix, read_tags=True)
+    first, stubborn, last, inventory = stubborn_between_two(fleet, tmp_path, "batch")
     extra = {"power_state": "shutdown", "power_timeout": 8, "power_retry_interval": 0, "power_on_timeout": "fail"}
     started = time.monotonic()
     run = PlaybookRun("power", inventory, limit="tag_batch", extra=extra)
