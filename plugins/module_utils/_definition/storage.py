@@ -11,20 +11,17 @@ nothing else uses it:
 - it is not a read-only or shareable disk (installation media, data shared with
   other domains or hosts).
 Every volume kept is reported with the reason. Reads only; the caller deletes.
+Who uses a volume is _storage/usage.py's answer, shared with virt_volume.
 """
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core import xml as dxml
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import (
-    DomainVanishedError,
-    LibvirtCallError,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError
+from ansible_collections.virtops.libvirt.plugins.module_utils._storage import usage
 
 READ_ONLY_REASON = "a read-only or shareable disk (installation media or data other domains may use)"
 
@@ -62,7 +59,7 @@ def plan(conn: Connection, name: str, uuid: str, root: Any) -> StoragePlan:
             result.remove.append(volume)
     if not result.remove:
         return result
-    reasons = _used_by_domains(conn, uuid, result.remove)
+    reasons = usage.used_by_domains(conn, result.remove, skip_uuid=uuid)
     reasons.update(_backing_files(conn, result.remove, reasons))
     result.kept += [{"path": volume.path, "reason": reasons[volume.path]} for volume in result.remove if volume.path in reasons]
     result.remove = [volume for volume in result.remove if volume.path not in reasons]
@@ -88,51 +85,13 @@ def _volume(conn: Connection, name: str, source: Any) -> Volume | None:
             return None  # not a volume libvirt manages: never touched
         raise
     path = conn.call("read the path of its storage volume", volume.path, domain=name)
-    return Volume(_normal(path), pool.name(), volume.name(), volume)
-
-
-def _used_by_domains(conn: Connection, uuid: str, volumes: list[Volume]) -> dict[str, str]:
-    """Why each volume another domain names stays, by volume path."""
-    users: dict[str, list[str]] = {}
-    keys = {volume.path: {("path", volume.path), ("volume", volume.pool, volume.name)} for volume in volumes}
-    active = {domain.UUIDString() for domain in conn.call("list the active domains", conn.raw.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
-    for other in conn.call("list the domains", conn.raw.listAllDomains, 0):
-        if other.UUIDString() == uuid:
-            continue
-        named = _references(conn, other, other.UUIDString() in active)
-        for volume in volumes:
-            if keys[volume.path] & named and other.name() not in users.get(volume.path, []):
-                users.setdefault(volume.path, []).append(other.name())
-    return {path: f"used by domain{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in sorted(names))}" for path, names in users.items()}
-
-
-def _references(conn: Connection, domain: Any, active: bool) -> set[tuple[str, ...]]:
-    """Every path (any attribute or text that is an absolute path) and every pool and
-    volume pair the definitions of ``domain`` name."""
-    name = domain.name()
-    found: set[tuple[str, ...]] = set()
-    flags = [libvirt.VIR_DOMAIN_XML_INACTIVE] + ([0] if active else [])
-    for flag in flags:
-        try:
-            text = conn.call("read its definition", domain.XMLDesc, flag, domain=name)
-        except DomainVanishedError:
-            break  # gone meanwhile: it uses nothing any more
-        root = dxml.parse_domain(text, f"libvirt's definition of domain '{name}'")
-        for element in root.iter():
-            if not isinstance(element.tag, str):
-                continue
-            for value in [*element.attrib.values(), (element.text or "").strip()]:
-                if value.startswith("/"):
-                    found.add(("path", _normal(value)))
-            if element.tag == "source" and element.get("pool") and element.get("volume"):
-                found.add(("volume", element.get("pool"), element.get("volume")))
-    return found
+    return Volume(usage.normal(path), pool.name(), volume.name(), volume)
 
 
 def _backing_files(conn: Connection, volumes: list[Volume], reasons: dict[str, str]) -> dict[str, str]:
     """Why each volume that is the backing file of a volume staying (any volume of
     an active pool that is not deleted with the domain) stays, by volume path."""
-    backed_by = _backing_map(conn)
+    backed_by = usage.backing_map(conn)
     kept = dict(reasons)
     going = {volume.path for volume in volumes}
     changed = True
@@ -146,27 +105,3 @@ def _backing_files(conn: Connection, volumes: list[Volume], reasons: dict[str, s
                 kept[volume.path] = f"the backing file of volume{'s' if len(staying) > 1 else ''} " + ", ".join(repr(user) for user in staying)
                 changed = True
     return {path: reason for path, reason in kept.items() if path not in reasons}
-
-
-def _backing_map(conn: Connection) -> dict[str, set[str]]:
-    """For every backing file of a volume of an active pool, the volumes it backs."""
-    backed_by: dict[str, set[str]] = {}
-    pools = conn.call("list the active storage pools", conn.raw.listAllStoragePools, libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-    for pool in pools:
-        for volume in conn.call(f"list the volumes of storage pool {pool.name()!r}", pool.listAllVolumes, 0):
-            try:
-                text = conn.call(f"describe volume {volume.name()!r} of storage pool {pool.name()!r}", volume.XMLDesc, 0)
-            except LibvirtCallError as err:
-                if err.code == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                    continue  # deleted meanwhile
-                raise
-            root = dxml.parse(text, f"libvirt's description of volume {volume.name()!r}", "volume")
-            path, backing = root.findtext("target/path"), root.findtext("backingStore/path")
-            if path and backing:
-                backing = posixpath.join(posixpath.dirname(path), backing)  # relative to the overlay
-                backed_by.setdefault(_normal(backing), set()).add(_normal(path))
-    return backed_by
-
-
-def _normal(path: str) -> str:
-    return posixpath.normpath(path)
