@@ -30,8 +30,10 @@ description:
     C(libvirt_id) (null when shut off), C(libvirt_state) (V(running), V(paused), V(in_shutdown), V(shutoff),
     V(saved) - shut off with a managed-save image -, V(crashed), V(pmsuspended)), C(libvirt_state_reason)
     (as C(virsh domstate --reason) names it), C(libvirt_persistent), C(libvirt_autostart), C(libvirt_vcpus),
-    C(libvirt_memory_mib), C(libvirt_ips) (IPv4 first, without loopback and link-local addresses) and, with
-    O(read_tags), C(libvirt_tags)."
+    C(libvirt_memory_mib), C(libvirt_ips) (IPv4 first, without loopback and link-local addresses),
+    C(libvirt_addresses) (the same addresses, each a dict with C(interface), C(mac), C(network), C(bridge), C(family),
+    C(address), C(prefix) and C(source); C(network) and C(bridge) are known when O(ansible_host_networks) names a
+    network or bridge, else null) and, with O(read_tags), C(libvirt_tags)."
   - "Groups: C(libvirt_<state>) (for example C(libvirt_running), C(libvirt_shutoff)),
     C(libvirt_hypervisor_<label>) and, with O(read_tags), C(tag_<tag>); group names are sanitised as Ansible
     does (C(kvm1.example.com) gives C(libvirt_hypervisor_kvm1_example_com))."
@@ -50,7 +52,7 @@ author:
   - virtops maintainers (@virtops)
 requirements:
   - libvirt-python
-  - lxml (for O(read_tags))
+  - lxml (for O(read_tags), and for network or bridge names in O(ansible_host_networks))
 extends_documentation_fragment:
   - constructed
   - inventory_cache
@@ -124,11 +126,28 @@ options:
     default: [lease]
   set_ansible_host:
     description:
-      - Set C(ansible_host) to the first address of C(libvirt_ips), when there is one.
+      - Set C(ansible_host) to the first address of C(libvirt_ips) (or the one O(ansible_host_networks) chooses),
+        when there is one.
       - A value already set for that host by an earlier inventory source is kept, and O(compose), as
         well as C(host_vars) files, override this one.
     type: bool
     default: true
+  ansible_host_networks:
+    description:
+      - Which network's address becomes C(ansible_host), for guests with NICs on several networks. Each entry is a
+        libvirt network name (V(default)), a host bridge name (V(br0)) or a CIDR (V(192.168.122.0/24), V(fd00::/64)).
+      - C(ansible_host) is then the first address of C(libvirt_addresses) on the first entry that has one - in the
+        order of this list, then IPv4 first and in the domain's NIC order. An address is on a network or bridge when
+        the NIC with its MAC is attached to it in the domain's live definition; it is on a CIDR when the CIDR holds it.
+      - A domain with no address on any entry gets no C(ansible_host) from this plugin; O(compose) can still set one
+        (for example from C(libvirt_ips)).
+      - A network or bridge name costs one more call per active domain that has an address (its live definition, to
+        match each address's MAC to a NIC); CIDRs cost nothing more. An empty list (the default) takes the first
+        address of C(libvirt_ips). An empty entry, an invalid CIDR (or one with host bits set) and a bare address
+        are errors.
+    type: list
+    elements: str
+    default: []
   max_workers:
     description:
       - How many per-domain calls (O(read_tags), O(ip_sources)) of a hypervisor are made at once. The
@@ -233,6 +252,7 @@ from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import LIBVIRT_IMPORT_ERROR
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import OBSERVED_STATES
+from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import Address, host_networks, pick
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._cache import cache_problem
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._names import (
     Hypervisor,
@@ -266,7 +286,7 @@ def _untrusted(value):
 
 _REPEATING = {"libvirt_uri", "libvirt_hypervisor", "libvirt_state", "libvirt_state_reason"}
 
-_FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "tags")
+_FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "addresses", "tags")
 # (host variable, fact of the reader), in the order hosts get them
 _VARIABLES = tuple((f"libvirt_{fact}", fact) for fact in _FACTS)
 
@@ -302,12 +322,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         max_workers = self.get_option("max_workers")
         if max_workers < 1:
             raise AnsibleParserError(f"Option max_workers must be at least 1, not {max_workers}.")
+        try:
+            self._host_networks = host_networks(self.get_option("ansible_host_networks"), "ansible_host_networks")
+        except VirtOpsError as err:
+            raise AnsibleParserError(err.msg) from err
         return ReadRequest(
             include_names=tuple(self.get_option("include_names")),
             exclude_names=tuple(self.get_option("exclude_names")),
             states=tuple(self.get_option("states")),
             read_tags=self.get_option("read_tags"),
             ip_sources=tuple(self.get_option("ip_sources")),
+            host_networks=self._host_networks if self.get_option("set_ansible_host") else (),
             max_workers=max_workers,
         )
 
@@ -470,8 +495,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for variable, fact in _VARIABLES:
             if fact in domain:
                 variables[variable] = domain[fact]
-        if self._set_ansible_host and domain["ips"]:
-            variables["ansible_host"] = domain["ips"][0]
+        chosen = pick([Address(**address) for address in domain["addresses"]], self._host_networks) if self._set_ansible_host else None
+        if chosen is not None:
+            variables["ansible_host"] = chosen.address
         if _MARK_UNSAFE:
             variables = {variable: self._untrusted(variable, value) for variable, value in variables.items()}
         self._set_variables(host, variables)

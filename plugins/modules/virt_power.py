@@ -38,6 +38,9 @@ description:
     others; the task fails at the end, naming each failed domain and why, and still returns RV(domains) and RV(totals).
     The action plugin prints one line when the batch starts and one when it ends (domains done, changed, failed,
     the slowest domain), at default verbosity.
+  - With O(wait_for), once the domain runs, the module waits until the guest is usable - its QEMU guest agent answers
+    (V(agent)) or it has an IP address (V(ip)) - for at most O(wait_for_timeout) seconds, and returns its RV(addresses)
+    and RV(ip). See O(wait_for).
   - The playbooks C(virtops.libvirt.power) and C(virtops.libvirt.restart_rolling) group inventory hosts by hypervisor
     and run one batch per hypervisor; see C(docs/fleet.md).
 author:
@@ -79,7 +82,7 @@ options:
     description:
       - With O(names), at most this many domains are worked on at the same time; the others wait for a free slot (their
         O(timeout) starts when they get one). V(0) works on every domain at once.
-      - Domains already in the desired state never take a slot.
+      - Domains already in the desired state never take a slot, unless O(wait_for) is set (then they are waited for in one).
     type: int
     default: 0
   state:
@@ -163,6 +166,44 @@ options:
         have to finish before the next step can be sent are still waited for.
     type: bool
     default: true
+  wait_for:
+    description:
+      - Once the domain runs, wait until the guest is usable, then return its RV(addresses) and RV(ip).
+      - V(agent) waits until the QEMU guest agent answers a C(guest-ping) (the domain needs the channel
+        C(org.qemu.guest_agent.0) and the guest C(qemu-guest-agent)). V(ip) waits until one of O(ip_sources) reports
+        a usable address (not loopback, not link-local).
+      - Only for a O(state) that ends with the domain running, V(running) and V(restarted), and with O(wait=true);
+        any other combination is refused before anything is sent.
+      - The wait only reads, so it never makes the task changed by itself; a domain already running is waited for too.
+        It polls every second, until O(wait_for_timeout). When the time is up, the task fails saying what it waited
+        for, how long, what it saw last (the agent's error, or that no source had an address), and that the domain is
+        running (started by this run or not); the domain is left running.
+      - "After O(state=restarted), prefer V(agent): a DHCP lease outlives the reboot, so V(ip) with the V(lease) source
+        is satisfied at once."
+      - In check mode the module does not wait; it returns the addresses the domain has now (if it runs) and
+        RV(waited=false).
+      - With O(names), every domain is waited for on its own, at the same time (within O(max_in_flight)), each with its
+        own O(wait_for_timeout); a domain already running then takes a slot too.
+    type: str
+    choices: [agent, ip]
+  wait_for_timeout:
+    description:
+      - Seconds to wait for O(wait_for), counted from the moment the domain runs (after O(timeout), which bounds the
+        power transition).
+      - A number from V(0) (look once) to V(604800) (a week); NaN, infinite and negative values are refused.
+    type: float
+    default: 300
+  ip_sources:
+    description:
+      - Where to read the addresses, in order, with the same names and meaning as the inventory plugin's
+        C(ip_sources); the first source that knows a usable address gives RV(addresses).
+      - V(lease) asks libvirt for the DHCP leases of its own networks; V(agent) asks the QEMU guest agent; V(arp) reads
+        the host's ARP table.
+      - Used with O(wait_for) only.
+    type: list
+    elements: str
+    choices: [lease, agent, arp]
+    default: [lease, agent]
 seealso:
   - name: libvirt domain lifecycle
     description: The states and transitions of a libvirt domain.
@@ -205,6 +246,33 @@ EXAMPLES = r"""
 - name: Show how long the slowest took
   ansible.builtin.debug:
     msg: "{{ batch.totals.slowest.name }} took {{ batch.totals.slowest.elapsed }} s"
+
+- name: Start a new guest and wait until it has an address
+  virtops.libvirt.virt_power:
+    name: web7
+    state: running
+    wait_for: ip
+    wait_for_timeout: 180
+  register: web7
+
+- name: Add it to the inventory at that address
+  ansible.builtin.add_host:
+    name: web7
+    ansible_host: "{{ web7.ip }}"
+    groups: [new_guests]
+
+- name: Wait until Ansible can log in
+  ansible.builtin.wait_for_connection:
+    timeout: 300
+  delegate_to: web7
+
+- name: Wait for the guest agent of three guests at once, and read the addresses it reports
+  virtops.libvirt.virt_power:
+    names: [db1, db2, db3]
+    state: running
+    wait_for: agent
+    ip_sources: [agent]
+  register: dbs
 
 - name: Set the URI once for every module of the collection
   module_defaults:
@@ -272,10 +340,64 @@ id:
   returned: with O(name) or O(uuid)
   type: int
   sample: 7
+addresses:
+  description:
+    - With O(wait_for), the usable addresses of the domain (no loopback, no link-local), from the first source of
+      O(ip_sources) that knows any, IPv4 first, then in the order of the domain's NICs.
+    - Empty when the wait failed, and in check mode for a domain that does not run.
+  returned: with O(wait_for)
+  type: list
+  elements: dict
+  contains:
+    interface:
+      description: The interface name as the source reports it (the host's C(vnet0) for V(lease), the guest's C(eth0) for V(agent)).
+      type: str
+    mac:
+      description: The MAC address of the NIC.
+      type: str
+    network:
+      description: The libvirt network the NIC is attached to, else its host bridge (from the domain's live definition), when known.
+      type: str
+    bridge:
+      description: The host bridge of the NIC, when the live definition names it.
+      type: str
+    family:
+      description: V(ipv4) or V(ipv6).
+      type: str
+    address:
+      description: The address.
+      type: str
+    prefix:
+      description: The prefix length.
+      type: int
+    source:
+      description: The source of O(ip_sources) it came from.
+      type: str
+  sample:
+    - {interface: vnet3, mac: "52:54:00:6b:3c:58", network: default, bridge: virbr0, family: ipv4, address: 192.168.122.43,
+       prefix: 24, source: lease}
+ip:
+  description:
+    - "With O(wait_for), the address the guest is reached at, by the rule of the inventory plugin's C(ansible_host):
+      the first of RV(addresses). V(null) when there is none."
+  returned: with O(wait_for)
+  type: str
+  sample: 192.168.122.43
+wait_for_seconds:
+  description: With O(wait_for), the seconds spent waiting for the guest to be usable (also counted in RV(elapsed)).
+  returned: with O(wait_for)
+  type: float
+  sample: 38.2
+waited:
+  description: With O(wait_for), whether the module waited (V(false) in check mode, where it does not).
+  returned: with O(wait_for)
+  type: bool
+  sample: true
 domains:
   description:
     - With O(names), one outcome per name, in the order given, each with the fields a run with O(name) returns
-      (RV(state), RV(previous_state), RV(reason), RV(elapsed), RV(actions), RV(forced), RV(name), RV(uuid), RV(id)),
+      (RV(state), RV(previous_state), RV(reason), RV(elapsed), RV(actions), RV(forced), RV(name), RV(uuid), RV(id),
+      and with O(wait_for) RV(addresses), RV(ip), RV(wait_for_seconds), RV(waited)),
       plus C(changed), C(failed) and, for a failed domain, C(msg) saying why.
     - The fields nothing could find out (a domain that does not exist) are V(null).
   returned: with O(names)

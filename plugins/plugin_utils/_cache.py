@@ -33,6 +33,23 @@ def _texts(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
+_ADDRESS_KEYS = {"interface", "mac", "network", "bridge", "family", "address", "prefix", "source"}
+
+
+def _addresses(value: Any) -> bool:
+    """A list of addresses as the reader makes them (Address.as_dict())."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict)
+        and set(item) == _ADDRESS_KEYS
+        and _text(item["address"])
+        and _text(item["interface"])
+        and _text(item["source"])
+        and all(item[key] is None or _text(item[key]) for key in ("mac", "network", "bridge", "family"))
+        and (item["prefix"] is None or _integer(item["prefix"]))
+        for item in value
+    )
+
+
 # Each fact of a cached domain, and what its value must be.
 _DOMAIN_FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "name": (_text, "a string"),
@@ -45,6 +62,7 @@ _DOMAIN_FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "vcpus": (_integer, "an integer"),
     "memory_mib": (_integer, "an integer"),
     "ips": (_texts, "a list of strings"),
+    "addresses": (_addresses, "a list of addresses"),
 }
 _OPTIONAL_FACTS = {"tags": (_texts, "a list of strings")}
 

@@ -7,13 +7,13 @@ The core facts cost a constant number of calls whatever the number of domains:
 one statistics call (state, reason, vCPUs, memory, and the domain objects, whose
 name, UUID and ID are then read locally) and three filtered listings (persistent,
 autostart, managed save). Per-domain calls are made only for what the statistics
-lack or the user asks for (tags, IP addresses of active domains), in a bounded
+lack or the user asks for (tags, IP addresses of active domains, and the NICs of
+the definition when ansible_host_networks names a network or bridge), in a bounded
 thread pool. Nothing here ever changes anything on the hypervisor.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -27,14 +27,15 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors impor
     LibvirtCallError,
     VirtOpsError,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import (
+    Address,
+    HostNetwork,
+    on_networks,
+    read_addresses,
+    read_nics,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._info.facts import INACTIVE_STATES, FactsReader, Record
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._threads import in_threads
-
-_SOURCE_FLAGS = {
-    "lease": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
-    "agent": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",
-    "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP",
-}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ReadRequest:
     states: tuple[str, ...] = ()
     read_tags: bool = False
     ip_sources: tuple[str, ...] = ("lease",)
+    host_networks: tuple[HostNetwork, ...] = ()
     max_workers: int = 8
 
     def wants_name(self, name: str) -> bool:
@@ -53,6 +55,11 @@ class ReadRequest:
         if self.include_names and not any(fnmatchcase(name, pattern) for pattern in self.include_names):
             return False
         return not any(fnmatchcase(name, pattern) for pattern in self.exclude_names)
+
+    @property
+    def reads_nics(self) -> bool:
+        """Whether the networks of the NICs are read (a name in host_networks needs them; a CIDR does not)."""
+        return any(network.needs_nics for network in self.host_networks)
 
     @property
     def needs_write_access(self) -> bool:
@@ -164,8 +171,10 @@ class HypervisorReader:
             "autostart": facts["autostart"],
             "vcpus": facts["vcpus"],
             "memory_mib": facts["memory_mib"],
-            "ips": self._addresses(record, status.state) if active else [],
         }
+        found = self._addresses(record, status.state) if active else []
+        entry["ips"] = [address.address for address in found]
+        entry["addresses"] = [address.as_dict() for address in found]
         if self.request.read_tags:
             entry["tags"] = self._tags(record, facts["persistent"])
         return entry
@@ -186,24 +195,24 @@ class HypervisorReader:
             self._note("read the tags", f"'{record.name}': {err.msg}")
             return []
 
-    def _addresses(self, record: Record, state: str) -> list[str]:
-        """The addresses of the first source in ip_sources that knows any."""
-        for source in self.request.ip_sources:
-            if source in self._unsupported or (source == "agent" and state != "running"):
-                continue
-            try:
-                interfaces = self.conn.call(
-                    f"read the addresses from source {source}", record.domain.interfaceAddresses, getattr(libvirt, _SOURCE_FLAGS[source]), domain=record.name
-                )
-            except LibvirtCallError as err:
-                if err.code == libvirt.VIR_ERR_NO_SUPPORT:
-                    self._unsupported.add(source)  # the whole hypervisor lacks it: stop asking
-                self._note(f"read the addresses from source {source}", f"'{record.name}': {err.text}")
-                continue
-            found = usable_addresses(interfaces)
-            if found:
-                return found
-        return []
+    def _addresses(self, record: Record, state: str) -> list[Address]:
+        """The addresses of the first source in ip_sources that knows any; with
+        network names to choose from, each with the network of its NIC."""
+        skip = self._unsupported | ({"agent"} if state != "running" else set())
+        found, failures = read_addresses(self.conn, record.domain, record.name, self.request.ip_sources, skip)
+        for failure in failures:
+            if failure.error.code == libvirt.VIR_ERR_NO_SUPPORT:
+                self._unsupported.add(failure.source)  # the whole hypervisor lacks it: stop asking
+            self._note(f"read the addresses from source {failure.source}", f"'{record.name}': {failure.error.text}")
+        if not (found and self.request.reads_nics):
+            return found
+        try:
+            return on_networks(found, read_nics(self.conn, record.domain, record.name))
+        except LibvirtCallError as err:
+            self._note("read the networks of the NICs", f"'{record.name}': {err.text}")
+        except VirtOpsError as err:
+            self._note("read the networks of the NICs", f"'{record.name}': {err.msg}")
+        return found
 
     # -- errors: a domain that vanished is left out; any other failure is summed up quietly
     def _note(self, what: str, detail: str) -> None:
@@ -221,19 +230,3 @@ def tags_from_metadata(text: str) -> list[str]:
     VirtOpsError when it cannot be parsed safely."""
     root = dxml.parse(text, "the tags metadata")
     return [element.text.strip() for element in root.iterfind("{*}tag") if element.text and element.text.strip()]
-
-
-def usable_addresses(interfaces: dict[str, Any] | None) -> list[str]:
-    """Addresses from interfaceAddresses(), IPv4 before IPv6, each in interface
-    order, without loopback and link-local ones."""
-    found: dict[int, list[str]] = {4: [], 6: []}
-    for interface in (interfaces or {}).values():
-        for entry in (interface or {}).get("addrs") or []:
-            try:
-                address = ipaddress.ip_address(str(entry.get("addr", "")).partition("%")[0])  # fe80::1%eth0
-            except ValueError:
-                continue
-            text = str(address)
-            if not (address.is_loopback or address.is_link_local) and text not in found[address.version]:
-                found[address.version].append(text)
-    return found[4] + found[6]

@@ -32,6 +32,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions
     canonical_state,
     plan,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._power.usable import NOTHING_SEEN, UsableRequest, UsableWaiter
 
 # The fields of a domain's outcome that nothing could find out.
 UNKNOWN_OUTCOME: dict[str, Any] = {**NOT_FOUND, "uuid": None, "changed": False}
@@ -44,6 +45,7 @@ class BatchRequest:
     names: list[str]
     power: PowerRequest
     max_in_flight: int = 0
+    usable: UsableRequest | None = None  # wait_for: each domain waited for once running
 
 
 def settled(desired: str, listed: Listed) -> bool:
@@ -71,15 +73,17 @@ def unchanged(listed: Listed, elapsed: float) -> dict[str, Any]:
     ).as_result()
 
 
-def failure(name: str, err: VirtOpsError) -> dict[str, Any]:
-    return {**UNKNOWN_OUTCOME, "name": name, **err.result, "failed": True, "msg": err.msg}
+def failure(name: str, err: VirtOpsError, usable: bool = False) -> dict[str, Any]:
+    unknown = {**UNKNOWN_OUTCOME, **NOTHING_SEEN} if usable else UNKNOWN_OUTCOME
+    return {**unknown, "name": name, **err.result, "failed": True, "msg": err.msg}
 
 
 def run_batch(
     conn: Connection, request: BatchRequest, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] | None = None
 ) -> dict[str, Any]:
-    """Every named domain brought to the state; the module's result (``domains``,
-    ``totals``, ``changed``, ``warnings``). Outcomes come in the order of ``names``."""
+    """Every named domain brought to the state (and, with ``usable``, waited for until
+    usable); the module's result (``domains``, ``totals``, ``changed``, ``warnings``).
+    Outcomes come in the order of ``names``."""
     started = clock()
     desired = canonical_state(request.power.state)
     generation = conn.generation
@@ -90,17 +94,26 @@ def run_batch(
         found = listed.get(name)
         if found is None:
             err = VirtOpsError(f"No domain named '{name}' at URI '{conn.shown_uri}'. List the defined domains with: virsh -c '{conn.shown_uri}' list --all")
-            outcomes[name] = failure(name, err)
-        elif settled(desired, found):
+            outcomes[name] = failure(name, err, request.usable is not None)
+        elif settled(desired, found) and request.usable is None:
             outcomes[name] = {**unchanged(found, round(clock() - started, 3)), "failed": False}
         else:
             pending.append(name)
 
     def drive(name: str) -> dict[str, Any]:
+        found = listed[name]
         try:
-            return {**PowerRunner(conn, listed[name].domain, request.power, clock, sleep, generation).run().as_result(), "failed": False}
+            if settled(desired, found):  # only waited for until usable
+                domain, outcome = found.domain, unchanged(found, round(clock() - started, 3))
+            else:
+                runner = PowerRunner(conn, found.domain, request.power, clock, sleep, generation)
+                outcome = runner.run().as_result()
+                domain = runner.domain
+            if request.usable is not None:
+                outcome = UsableWaiter(conn, domain, request.usable, clock, sleep or time.sleep).result(outcome)
+            return {**outcome, "failed": False}
         except VirtOpsError as err:
-            return failure(name, err)
+            return failure(name, err, request.usable is not None)
 
     if pending:
         workers = min(len(pending), request.max_in_flight or len(pending))

@@ -17,6 +17,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.module impor
     run_module,
     seconds,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import IP_SOURCES
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.batch import (
     BatchRequest,
     failures_message,
@@ -30,6 +31,14 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._power.runner impo
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions import (
     DESIRED_STATES,
     STATE_ALIASES,
+    canonical_state,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._power.usable import (
+    NOTHING_SEEN,
+    USABLE_STATES,
+    WAIT_FOR,
+    UsableRequest,
+    UsableWaiter,
 )
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -43,6 +52,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "retry_interval": {"type": "float", "default": 10},
     "on_timeout": {"type": "str", "choices": ["fail", "force"], "default": "fail"},
     "wait": {"type": "bool", "default": True},
+    "wait_for": {"type": "str", "choices": list(WAIT_FOR)},
+    "wait_for_timeout": {"type": "float", "default": 300},
+    "ip_sources": {"type": "list", "elements": "str", "choices": list(IP_SOURCES), "default": ["lease", "agent"]},
 }
 ARGUMENT_RULES: dict[str, Any] = {
     "required_one_of": [(*DOMAIN_IDENTITY_RULES["required_one_of"][0], "names")],
@@ -66,6 +78,24 @@ def request_from_params(params: dict[str, Any], check_mode: bool) -> PowerReques
     )
 
 
+def usable_from_params(params: dict[str, Any], check_mode: bool) -> UsableRequest | None:
+    """What wait_for asks for, or None; VirtOpsError for a combination that cannot be honoured."""
+    wait_for = params["wait_for"]
+    timeout = seconds(params, "wait_for_timeout")
+    if wait_for is None:
+        return None
+    if canonical_state(params["state"]) not in USABLE_STATES:
+        raise VirtOpsError(
+            f"Option wait_for waits for a running guest, so it takes a state that ends running ({', '.join(USABLE_STATES)}), not state={params['state']}."
+        )
+    if not params["wait"]:
+        raise VirtOpsError("Option wait_for waits until the guest is usable, which wait=false would not: leave wait at true, or drop wait_for.")
+    sources = tuple(dict.fromkeys(params["ip_sources"] or ()))
+    if not sources:
+        raise VirtOpsError("Option ip_sources is empty: with wait_for, list where to read the addresses (lease, agent, arp).")
+    return UsableRequest(wait_for=wait_for, ip_sources=sources, timeout=timeout, check_mode=check_mode)
+
+
 def batch_from_params(params: dict[str, Any], check_mode: bool, warn: Callable[[str], None]) -> BatchRequest:
     """The request of a run over ``names``: each name once, in the order given."""
     names: list[str] = []
@@ -77,7 +107,12 @@ def batch_from_params(params: dict[str, Any], check_mode: bool, warn: Callable[[
             names.append(name)
     if params["max_in_flight"] < 0:
         raise VirtOpsError(f"Option max_in_flight must be 0 (every domain at once) or a positive number of domains, not {params['max_in_flight']}.")
-    return BatchRequest(names=names, power=request_from_params({**params, "name": None}, check_mode), max_in_flight=params["max_in_flight"])
+    return BatchRequest(
+        names=names,
+        power=request_from_params({**params, "name": None}, check_mode),
+        max_in_flight=params["max_in_flight"],
+        usable=usable_from_params(params, check_mode),
+    )
 
 
 def run(module) -> None:
@@ -85,20 +120,26 @@ def run(module) -> None:
     params = module.params
     if params["names"] is not None:
         run_names(module)
-    holder: dict[str, PowerRequest] = {}
+    holder: dict[str, Any] = {}
 
     def check() -> None:
         holder["request"] = request_from_params(params, module.check_mode)
+        holder["usable"] = usable_from_params(params, module.check_mode)
 
     def body(conn: Connection) -> dict[str, Any]:
         try:
             domain = conn.lookup(params["name"], params["uuid"])
         except VirtOpsError as err:  # no domain: every documented field, none of them known
-            err.result = {**NOT_FOUND, "name": params["name"], "uuid": params["uuid"], **err.result}
+            unknown = {**NOT_FOUND, **NOTHING_SEEN} if params["wait_for"] is not None else NOT_FOUND
+            err.result = {**unknown, "name": params["name"], "uuid": params["uuid"], **err.result}
             raise
-        return PowerRunner(conn, domain, holder["request"]).run().as_result()
+        runner = PowerRunner(conn, domain, holder["request"])
+        outcome = runner.run().as_result()
+        if holder["usable"] is None:
+            return outcome
+        return UsableWaiter(conn, runner.domain, holder["usable"]).result(outcome)
 
-    run_module(module, body, events=not module.check_mode, check=check)
+    run_module(module, body, events=not module.check_mode, needs_lxml=params["wait_for"] is not None, check=check)
 
 
 def run_names(module) -> None:
@@ -117,4 +158,4 @@ def run_names(module) -> None:
             raise VirtOpsError(failed, **result)
         return result
 
-    run_module(module, body, events=not module.check_mode, check=check)
+    run_module(module, body, events=not module.check_mode, needs_lxml=module.params["wait_for"] is not None, check=check)

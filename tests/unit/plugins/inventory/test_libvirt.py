@@ -148,6 +148,18 @@ def test_host_variables_and_groups_of_a_fleet(tmp_path):
         "libvirt_vcpus": 2,
         "libvirt_memory_mib": 1024,
         "libvirt_ips": [address],
+        "libvirt_addresses": [
+            {
+                "interface": "testnet0",
+                "mac": web1["libvirt_addresses"][0]["mac"],
+                "network": None,
+                "bridge": None,
+                "family": "ipv4",
+                "address": address,
+                "prefix": 24,
+                "source": "lease",
+            }
+        ],
         "libvirt_tags": ["web", "prod"],
     }
     assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
@@ -573,7 +585,7 @@ def test_host_variable_names_are_valid_as_set_variable_requires():
     names = [variable for variable, _fact in module._VARIABLES] + ["libvirt_uri", "libvirt_hypervisor", "ansible_host"]
     for name in names:
         validate_variable_name(name)
-    assert len(set(names)) == len(names) == 14
+    assert len(set(names)) == len(names) == 15
 
 
 def test_compose_overrides_ansible_host_and_the_option_turns_it_off(tmp_path):

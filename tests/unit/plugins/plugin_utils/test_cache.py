@@ -26,6 +26,18 @@ def snapshot(**changes):
         "vcpus": 2,
         "memory_mib": 1024,
         "ips": ["192.0.2.10"],
+        "addresses": [
+            {
+                "interface": "vnet0",
+                "mac": "52:54:00:00:00:01",
+                "network": "default",
+                "bridge": "virbr0",
+                "family": "ipv4",
+                "address": "192.0.2.10",
+                "prefix": 24,
+                "source": "lease",
+            }
+        ],
         "tags": ["web"],
     }
     return {"uri": URI, "label": "kvm1", "names": ["web1", "db1"], "domains": [domain], **changes}
@@ -78,6 +90,9 @@ def _without(key, domain=False):
         (_domain(vcpus=True), "hypervisor 1 domain 1 has an unusable vcpus (not an integer"),
         (_domain(memory_mib=1.5), "hypervisor 1 domain 1 has an unusable memory_mib (not an integer"),
         (_domain(ips="192.0.2.10"), "hypervisor 1 domain 1 has an unusable ips (not a list of strings"),
+        (_domain(addresses=["192.0.2.10"]), "hypervisor 1 domain 1 has an unusable addresses (not a list of addresses"),
+        (_domain(addresses=[{"address": "192.0.2.10"}]), "hypervisor 1 domain 1 has an unusable addresses (not a list of addresses"),
+        (_domain(addresses=[{**snapshot()["domains"][0]["addresses"][0], "prefix": "24"}]), "hypervisor 1 domain 1 has an unusable addresses"),
         (_domain(tags=[SECRET, None]), "hypervisor 1 domain 1 has an unusable tags (not a list of strings"),
         (_domain(name="cache1"), "hypervisor 1 domain 1 is not among the names of its hypervisor"),
     ],

@@ -16,7 +16,6 @@ from ansible_collections.virtops.libvirt.plugins.plugin_utils._reader import (
     ReadRequest,
     connect,
     tags_from_metadata,
-    usable_addresses,
 )
 
 URI = "test:///default"
@@ -136,20 +135,6 @@ def test_tags_come_from_the_element_libvirt_returns():
 def test_bad_tag_metadata_is_refused(text):
     with pytest.raises(VirtOpsError):
         tags_from_metadata(text)
-
-
-def test_usable_addresses_put_ipv4_first_and_drop_loopback_and_link_local():
-    def addresses(*texts):
-        return [{"addr": text, "prefix": 64 if ":" in text else 24, "type": int(":" in text)} for text in texts]
-
-    interfaces = {
-        "lo": {"hwaddr": "00:00:00:00:00:00", "addrs": addresses("127.0.0.1", "::1")},
-        "eth0": {"hwaddr": "52:54:00:00:00:01", "addrs": addresses("2001:db8::5", "fe80::1%eth0", "192.0.2.10")},
-        "eth1": {"hwaddr": "52:54:00:00:00:02", "addrs": addresses("198.51.100.3", "192.0.2.10", "not-an-address")},
-        "eth2": {"hwaddr": "52:54:00:00:00:03", "addrs": None},
-    }
-    assert usable_addresses(interfaces) == ["192.0.2.10", "198.51.100.3", "2001:db8::5"]
-    assert usable_addresses(None) == [] and usable_addresses({}) == []
 
 
 def test_name_patterns_are_case_sensitive_globs():
