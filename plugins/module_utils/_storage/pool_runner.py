@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._storage.pools import dir_pool_xml, find_pool, pool_facts
 
@@ -118,7 +118,9 @@ class PoolRunner:
                 pool = conn.call(f"define storage pool {name!r}", conn.raw.storagePoolDefineXML, dir_pool_xml(name, self.request.path or ""), 0)
             elif step == "build and start":
                 try:
-                    conn.call(f"build and start storage pool {name!r}", pool.create, libvirt.VIR_STORAGE_POOL_CREATE_WITH_BUILD)
+                    # build: make the directory when it is missing (a dir pool's build leaves an existing one as it is)
+                    conn.call(f"build storage pool {name!r} (make its directory)", pool.build, 0)
+                    conn.call(f"start storage pool {name!r}", pool.create, 0)
                 except VirtOpsError:
                     if "define" in steps:
                         conn.call(f"undefine storage pool {name!r} again", pool.undefine)
