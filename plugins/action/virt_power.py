@@ -1,8 +1,8 @@
 # Copyright: (c) 2026, virtops maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of virtops.libvirt.virt_power (the module holds the documentation):
-before a graceful shutdown or reboot that is waited for, it says on the controller
-what is awaited and for how long at most, then runs the module."""
+before a graceful shutdown or reboot that is waited for, or a wait_for, it says on
+the controller what is awaited and for how long at most, then runs the module."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from ansible_collections.virtops.libvirt.plugins.plugin_utils._long_wait import 
     seconds,
 )
 
+# What each wait_for waits for, as the line before the run names it.
+USABLE = {"agent": "its guest agent to answer", "ip": "an IP address"}
 # The graceful transition each desired state may wait for, and what on_timeout=force does then.
 AWAITED = {
     "shutdown": ("shut down", "power it off"),
@@ -34,11 +36,13 @@ class ActionModule(LongWaitAction):
             return batch_start(args)
         awaited = AWAITED.get(str(args.get("state")))
         timeout = seconds(args.get("timeout"), ARGUMENT_SPEC["timeout"]["default"])
+        usable = usable_words(args)
         if awaited is None or timeout is None or not flag(args.get("wait"), ARGUMENT_SPEC["wait"]["default"]):
-            return None
+            return f"virt_power: waiting at most {usable} for {domain_words(args)}" if usable else None
         what, forced = awaited
         then = f", then {forced}" if args.get("on_timeout") == "force" else ""
-        return f"virt_power: waiting at most {timeout:g} s for {domain_words(args)} to {what}{then}"
+        usable_then = f"; then at most {usable}" if usable else ""
+        return f"virt_power: waiting at most {timeout:g} s for {domain_words(args)} to {what}{then}{usable_then}"
 
     def conclusion(self, args: dict[str, Any], result: dict[str, Any]) -> str | None:
         totals = result.get("totals")
@@ -52,6 +56,13 @@ class ActionModule(LongWaitAction):
             f"virt_power: batch at {uri_words(args)} done in {totals.get('elapsed', 0):.1f} s: {totals.get('domains')} domain(s), "
             f"{totals.get('changed')} {would}, {totals.get('failed')} failed{forced}{slow}"
         )
+
+
+def usable_words(args: dict[str, Any]) -> str | None:
+    """How long and for what a wait_for waits ("300 s for its guest agent to answer"), or None."""
+    what = USABLE.get(str(args.get("wait_for")))
+    timeout = seconds(args.get("wait_for_timeout"), ARGUMENT_SPEC["wait_for_timeout"]["default"])
+    return f"{timeout:g} s for {what}" if what and timeout is not None else None
 
 
 def uri_words(args: dict[str, Any]) -> str:
@@ -70,4 +81,6 @@ def batch_start(args: dict[str, Any]) -> str | None:
     wait = flag(args.get("wait"), ARGUMENT_SPEC["wait"]["default"])
     limit = f", waiting at most {timeout:g} s for each to {awaited[0]}" if awaited and timeout is not None and wait else ""
     then = f", then {awaited[1]}" if limit and awaited and args.get("on_timeout") == "force" else ""
-    return f"virt_power: batch at {uri_words(args)}: {count} domain(s) to state={state}{limit}{then}"
+    usable = usable_words(args)
+    usable_then = f", then at most {usable} each" if usable else ""
+    return f"virt_power: batch at {uri_words(args)}: {count} domain(s) to state={state}{limit}{then}{usable_then}"

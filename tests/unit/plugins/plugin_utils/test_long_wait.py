@@ -45,6 +45,17 @@ def test_virt_power_announces_graceful_waits_only():
         assert announce(PowerAction, name="web1", **quiet) is None, quiet
 
 
+def test_virt_power_announces_a_wait_for_and_its_timeout():
+    assert announce(PowerAction, name="web1", state="running", wait_for="ip") == "virt_power: waiting at most 300 s for an IP address for domain 'web1'"
+    assert announce(PowerAction, name="web1", state="restarted", wait_for="agent", wait_for_timeout=90) == (
+        "virt_power: waiting at most 120 s for domain 'web1' to reboot; then at most 90 s for its guest agent to answer"
+    )
+    assert announce(PowerAction, names=["a", "b"], state="running", wait_for="agent") == (
+        "virt_power: batch at 'qemu:///system': 2 domain(s) to state=running, then at most 300 s for its guest agent to answer each"
+    )
+    assert announce(PowerAction, name="web1", state="running", wait_for="ip", wait_for_timeout="nan") is None  # the module refuses it
+
+
 def test_virt_domain_announces_a_restart_if_pending_only():
     assert announce(DomainAction, name="web1", restart="if_pending", restart_timeout=60) == (
         "virt_domain: if domain 'web1' has a change pending, it is restarted: waiting at most 60 s for it to shut down"
