@@ -137,8 +137,8 @@ options:
   force_upload:
     description:
       - Upload O(src) over the content of an existing volume, on every run (the task then always reports a change).
-      - The volume's capacity becomes the file's size (raw, never smaller than before) or the image's virtual size
-        (qcow2).
+      - The volume's capacity becomes the file's size (raw, never smaller than before; what lies past the end of a
+        smaller file stays as it was) or the image's virtual size (qcow2).
     type: bool
     default: false
   force:

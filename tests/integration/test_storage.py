@@ -90,7 +90,8 @@ def qemu_img(path: Path) -> dict:
 
 
 def adhoc(module: str, args: dict, *flags: str) -> tuple[dict, str]:
-    cmd = ["ansible", "localhost", "-m", f"virtops.libvirt.{module}", "-a", json.dumps({"uri": URI, **args}), "-e", f"ansible_python_interpreter={sys.executable}"]
+    interpreter = f"ansible_python_interpreter={sys.executable}"
+    cmd = ["ansible", "localhost", "-m", f"virtops.libvirt.{module}", "-a", json.dumps({"uri": URI, **args}), "-e", interpreter]
     proc = subprocess.run([*cmd, *flags], capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
     status, _sep, body = proc.stdout.partition(" => ")
     result = json.loads(body[: body.rindex("}") + 1])
