@@ -94,8 +94,8 @@ def reached(debian):
     agent = Adhoc({"name": debian, "state": "running", "wait_for": "agent", "ip_sources": "agent", "wait_for_timeout": BOOT_TIMEOUT})
     ip = Adhoc({"name": debian, "state": "running", "wait_for": "ip", "ip_sources": "agent", "wait_for_timeout": 60})
     print(
-        f"\n{debian}: agent answered {agent['wait_for_seconds']:.1f} s after the start (addresses then: {len(agent['addresses'])}) ({agent['elapsed']:.1f} s in the module), "
-        f"an agent address {time.monotonic() - started:.1f} s after the first run began"
+        f"\n{debian}: agent answered {agent['wait_for_seconds']:.1f} s after the start ({agent['elapsed']:.1f} s in the module, "
+        f"{len(agent['addresses'])} address(es) then), an agent address {time.monotonic() - started:.1f} s after the first run began"
     )
     return agent, ip
 
