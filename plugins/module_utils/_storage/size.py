@@ -10,6 +10,7 @@ bytes (``1.5G``)."""
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -28,7 +29,7 @@ def parse_size(value: Any, option: str = "capacity") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise VirtOpsError(f"Option {option} must be a size in bytes, {_EXAMPLES}; not {value!r}.")
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")) or not value.is_integer():
+        if not math.isfinite(value) or not value.is_integer():
             raise VirtOpsError(f"Option {option} must be a whole number of bytes, {_EXAMPLES}; not {value!r}.")
         value = int(value)
     if isinstance(value, int):
