@@ -30,6 +30,11 @@ def runtime_free(live):
         copy.remove(element)
     for element in copy.iterfind("devices/interface/target"):
         element.getparent().remove(element)
+    # The backing chain libvirt reads from the images when the domain starts.
+    for element in copy.iterfind("devices/disk/backingStore"):
+        element.getparent().remove(element)
+    for element in copy.iterfind("devices/disk/source[@index]"):
+        element.attrib.pop("index")
     for element in copy.iterfind("devices/*/source[@path]"):
         if element.getparent().get("type") == "pty":
             element.attrib.pop("path")

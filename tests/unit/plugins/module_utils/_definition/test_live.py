@@ -54,3 +54,19 @@ def test_runtime_values_are_left_out():
     for runtime in ("id=", "seclabel", "vnet0", "alias", "/dev/pts/3", "5900", "5700"):
         assert runtime not in cleaned, runtime
     assert "<graphics" in cleaned and "<interface" in cleaned and "<serial" in cleaned
+
+
+def test_the_backing_chain_read_at_start_is_left_out():
+    # What libvirt shows of a running overlay disk (a volume of a pool): its backing
+    # chain, read from the images when the domain started, and an index per source.
+    live = dxml.parse_domain(
+        "<domain type='qemu' id='3'><name>x</name><devices>"
+        "<disk type='volume' device='disk'><source pool='vms' volume='x.qcow2' index='2'/>"
+        "<backingStore type='file' index='3'><format type='qcow2'/><source file='/images/base.qcow2'/><backingStore/></backingStore>"
+        "<target dev='vda' bus='virtio'/></disk>"
+        "<disk type='volume' device='cdrom'><source pool='vms' volume='x-seed.iso' index='1'/><backingStore/>"
+        "<target dev='sda' bus='scsi'/><readonly/></disk></devices></domain>"
+    )
+    cleaned = dxml.to_text(runtime_free(live))
+    assert "backingStore" not in cleaned and "index=" not in cleaned
+    assert cleaned.count("<disk") == 2 and 'volume="x.qcow2"' in cleaned.replace("'", '"')
