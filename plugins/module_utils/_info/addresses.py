@@ -82,10 +82,17 @@ class SourceFailure:
     error: LibvirtCallError
 
 
-def read_addresses(conn: Connection, domain: Any, name: str, sources: Iterable[str], skip: Iterable[str] = ()) -> tuple[list[Address], list[SourceFailure]]:
+def read_addresses(
+    conn: Connection, domain: Any, name: str, sources: Iterable[str], skip: Iterable[str] = (), stale: dict[tuple[str, str], int] | None = None
+) -> tuple[list[Address], list[SourceFailure]]:
     """The usable addresses of the first source in ``sources`` that knows any (none
     from ``skip``), and the sources that failed on the way. Only for an active domain;
-    ``agent`` answers for a running one only."""
+    ``agent`` answers for a running one only.
+
+    A DHCP server keeps the lease of a guest's earlier life (a VM made again with the
+    same MAC) until it expires, next to the new one: of several leases of one NIC only
+    the newest counts. With ``stale`` (lease_expiries() read before the guest started),
+    a lease still exactly as it was then does not count at all."""
     failures: list[SourceFailure] = []
     for source in sources:
         if source in skip:
@@ -96,9 +103,54 @@ def read_addresses(conn: Connection, domain: Any, name: str, sources: Iterable[s
             failures.append(SourceFailure(source, err))
             continue
         found = usable(interfaces, source)
+        if found and source == "lease":
+            found = _current_leases(conn, domain, name, found, stale)
         if found:
             return found, failures
     return [], failures
+
+
+def lease_expiries(conn: Connection, domain: Any, name: str) -> dict[tuple[str, str], int]:
+    """The expiry time of each DHCP lease of the domain's NICs on libvirt networks,
+    by (MAC, address): one call per network (none for a network that cannot tell)."""
+    expiries: dict[tuple[str, str], int] = {}
+    known = read_nics(conn, domain, name)
+    macs = {nic.mac for nic in known}
+    for network_name in sorted({nic.network for nic in known if nic.network}):
+        try:
+            network = conn.call(f"look up network {network_name!r}", conn.raw.networkLookupByName, network_name, domain=name)
+            leases = conn.call(f"read the DHCP leases of network {network_name!r}", network.DHCPLeases, None, 0, domain=name) or []
+        except LibvirtCallError:
+            continue  # a network gone or a driver without leases: nothing to tell leases apart by
+        for lease in leases:
+            mac = str(lease.get("mac") or "").lower()
+            if mac in macs:
+                expiries[(mac, str(lease.get("ipaddr")))] = int(lease.get("expirytime") or 0)
+    return expiries
+
+
+def _current_leases(conn: Connection, domain: Any, name: str, found: list[Address], stale: dict[tuple[str, str], int] | None) -> list[Address]:
+    several = len({(address.mac, address.family) for address in found}) < len(found)
+    if stale is None and not several:
+        return found  # the usual case costs nothing more
+    return current_leases(found, lease_expiries(conn, domain, name), stale)
+
+
+def current_leases(found: list[Address], expiries: dict[tuple[str, str], int], stale: dict[tuple[str, str], int] | None = None) -> list[Address]:
+    """Of the lease addresses ``found``, those that are not ``stale`` (unchanged since
+    then) and, of several of one NIC and family, the one that expires last."""
+    if stale is not None:
+        found = [address for address in found if _expiry(expiries, address) != stale.get((address.mac or "", address.address))]
+    newest: dict[tuple[str | None, str], Address] = {}
+    for address in found:
+        key = (address.mac, address.family)
+        if key not in newest or _expiry(expiries, address) > _expiry(expiries, newest[key]):
+            newest[key] = address
+    return [address for address in found if newest[(address.mac, address.family)] is address]
+
+
+def _expiry(expiries: dict[tuple[str, str], int], address: Address) -> int:
+    return expiries.get((address.mac or "", address.address), 0)
 
 
 def usable(interfaces: dict[str, Any] | None, source: str) -> list[Address]:

@@ -22,6 +22,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors impor
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import read_status
 from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import (
     Address,
+    lease_expiries,
     on_networks,
     pick,
     read_addresses,
@@ -70,6 +71,7 @@ class UsableWaiter:
         self.clock = clock
         self.sleep = sleep
         self.last = "nothing read yet"
+        self.stale: dict[tuple[str, str], int] | None = None
 
     def result(self, outcome: dict[str, Any]) -> dict[str, Any]:
         """``outcome`` (a power run's result, the domain now running) with the addresses,
@@ -81,6 +83,8 @@ class UsableWaiter:
             return self._with(outcome, self._on_networks(present), 0.0, waited=False)
         deadline = started + self.request.timeout
         try:
+            if self._started_by_this_run(outcome) and "lease" in self.request.ip_sources:
+                self.stale = lease_expiries(self.conn, self.domain, self.name)
             while True:
                 found = self._usable()
                 if found is not None:
@@ -129,8 +133,14 @@ class UsableWaiter:
         found = self._addresses()
         return found or None
 
+    @staticmethod
+    def _started_by_this_run(outcome: dict[str, Any]) -> bool:
+        """Whether the guest booted in this run: then the DHCP leases it had before are
+        from its earlier life (a lease outlives a VM made again with the same MAC)."""
+        return any(str(action).split(":", 1)[0] in ("start", "reboot", "reset") for action in outcome.get("actions") or ())
+
     def _addresses(self) -> list[Address]:
-        found, failures = read_addresses(self.conn, self.domain, self.name, self.request.ip_sources)
+        found, failures = read_addresses(self.conn, self.domain, self.name, self.request.ip_sources, stale=self.stale)
         if not found:
             failed = {failure.source: failure.error.text for failure in failures}
             self.last = "no usable address (" + "; ".join(f"{source}: {failed.get(source, 'none')}" for source in self.request.ip_sources) + ")"

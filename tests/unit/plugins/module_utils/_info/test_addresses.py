@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._info import addresses
 from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import (
     Address,
     Nic,
@@ -179,3 +180,24 @@ def _unsupported():
 
 def test_read_nics_reads_the_live_definition(client):
     assert read_nics(client, client.lookup("test"), "test") == [Nic("aa:bb:cc:dd:ee:ff", "default", None)]
+
+
+def _lease(address, mac="52:54:00:00:00:01"):
+    return addresses.Address("vnet0", mac, "ipv4" if ":" not in address else "ipv6", address, 24, "lease")
+
+
+def test_of_several_leases_of_one_nic_the_newest_counts():
+    # A VM made again with the same MAC: the DHCP server still holds its earlier lease.
+    old, new, other = _lease("192.168.122.144"), _lease("192.168.122.145"), _lease("192.168.122.9", mac="52:54:00:00:00:02")
+    expiries = {(old.mac, old.address): 1000, (new.mac, new.address): 2000, (other.mac, other.address): 500}
+    assert addresses.current_leases([old, new, other], expiries) == [new, other]
+    assert addresses.current_leases([new, old], expiries) == [new]
+
+
+def test_a_lease_unchanged_since_before_the_start_does_not_count():
+    old = _lease("192.168.122.144")
+    before = {(old.mac, old.address): 1000}
+    assert addresses.current_leases([old], {(old.mac, old.address): 1000}, stale=before) == []
+    assert addresses.current_leases([old], {(old.mac, old.address): 1600}, stale=before) == [old]  # renewed by the guest: current
+    fresh = _lease("192.168.122.145")
+    assert addresses.current_leases([old, fresh], {(old.mac, old.address): 1000, (fresh.mac, fresh.address): 1700}, stale=before) == [fresh]
