@@ -16,6 +16,9 @@ PACKAGES=(
   ovmf swtpm swtpm-tools
   # ansible-test sanity's shellcheck test (tests/run_all.sh fails the stage without it)
   shellcheck
+  # build_image.sh: the Debian 12 guest image (root file system from the package
+  # registry, ext4 made without mounting, qcow2), its keyring; ssh through netns virtops
+  mmdebstrap e2fsprogs debian-archive-keyring netcat-openbsd
 )
 
 die() { echo "install_system.sh: error: $*" >&2; exit 1; }
