@@ -13,7 +13,7 @@ export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
 export PIP_CACHE_DIR := $(CURDIR)/build/pip-cache
 COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
 
-.PHONY: help setup system venv collection daemons network sshd guest demo test bench clean-guests \
+.PHONY: help setup system venv collection daemons network sshd guest image demo test bench clean-guests \
 	lint sanity unit integration molecule
 
 help:
@@ -21,7 +21,7 @@ help:
 	@echo "make test   - set everything up, then run every check"
 	@echo "make bench  - set everything up, then compare speed with community.libvirt"
 
-setup: system venv collection daemons network sshd guest
+setup: system venv collection daemons network sshd guest image
 
 system:
 	@tests/testbed/install_system.sh
@@ -50,6 +50,10 @@ sshd: daemons
 
 guest:
 	@tests/testbed/build_guest.sh
+
+# a real Debian 12 guest image (cloud-init, qemu-guest-agent), built once and cached
+image:
+	@tests/testbed/build_image.sh
 
 demo: setup
 	ansible-playbook playbooks/demo.yml
