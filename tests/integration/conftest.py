@@ -23,7 +23,11 @@ def guests():
 
 def pytest_terminal_summary(terminalreporter):
     """Print the corpus property-test counts (the figures the issue asks for)."""
+    from test_journey import FIGURES
     from test_virt_domain_corpus import COUNTS
+
+    if FIGURES:
+        terminalreporter.write_line("journey: " + ", ".join(f"{key} {value:.1f}" for key, value in FIGURES.items()))
 
     if COUNTS:
         terminalreporter.write_line("virt_domain corpus: " + ", ".join(f"{key} {value}" for key, value in sorted(COUNTS.items())))
