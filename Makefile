@@ -13,11 +13,12 @@ export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
 export PIP_CACHE_DIR := $(CURDIR)/build/pip-cache
 COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
 
-.PHONY: help setup system venv collection daemons network sshd guest image demo test bench clean-guests \
+.PHONY: help setup system venv collection daemons network sshd guest image demo demo-vm test bench clean-guests \
 	lint sanity unit integration molecule
 
 help:
 	@echo "make demo   - set everything up, then show the power lifecycle on real guests"
+	@echo "make demo-vm - set everything up, then make one real Debian VM from an image, log in, remove it"
 	@echo "make test   - set everything up, then run every check"
 	@echo "make bench  - set everything up, then compare speed with community.libvirt"
 
@@ -57,6 +58,11 @@ image:
 
 demo: setup
 	ansible-playbook playbooks/demo.yml
+	ansible-playbook playbooks/demo_vm.yml
+
+# Only the act of `make demo` with a real Debian VM from the test bed's image.
+demo-vm: setup
+	ansible-playbook playbooks/demo_vm.yml
 
 test: setup
 	@tests/run_all.sh
