@@ -73,8 +73,8 @@ options:
         the seed has no C(network-config) file and cloud-init uses its default (DHCP on the first NIC).
     type: raw
 notes:
-  - The seed's files may hold secrets (password hashes, keys); use C(no_log) on the task, and C(diff: false) when
-    running with C(--diff).
+  - "The seed's files may hold secrets (password hashes, keys): use C(no_log) on the task, and C(diff: false) when
+    running with C(--diff)."
 seealso:
   - module: virtops.libvirt.virt_volume
   - module: virtops.libvirt.virt_pool

@@ -66,7 +66,7 @@ def apply(conn: Connection, params: dict[str, Any], check_mode: bool) -> dict[st
         raise VirtOpsError(f"The seed {label} cannot be built: {err}.") from err
     found = read(conn, pool, name, label)
     image = seed.build(files)
-    result = {
+    result: dict[str, Any] = {
         "changed": found.files != files,
         "seed": {"pool": pool_name, "name": name, "path": found.path, "size": len(image), "files": seed.digests(files)},
         "diff": {"before": _text(found.files), "after": _text(files)},
