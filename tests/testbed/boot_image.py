@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 import libvirt
@@ -107,8 +108,7 @@ instance-id: {instance_id}
 local-hostname: {hostname}
 """
 
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3"]
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3"]
 
 
 class Failure(Exception):
@@ -156,8 +156,7 @@ def ssh_cmd(key: str, ip: str, *remote: str) -> list[str]:
 
 def ssh_ok(key: str, ip: str) -> bool:
     try:
-        return subprocess.run(ssh_cmd(key, ip, "true"), capture_output=True, timeout=15,
-                              check=False).returncode == 0
+        return subprocess.run(ssh_cmd(key, ip, "true"), capture_output=True, timeout=15, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -207,14 +206,15 @@ def wait_shutoff(dom: libvirt.virDomain, t0: float, timeout: float) -> float:
 
 
 def diagnose(key: str, ip: str) -> None:
-    script = ("timeout 120 systemctl is-system-running --wait; systemd-analyze; echo; systemd-analyze critical-chain qemu-guest-agent.service; echo;"
-              " systemd-analyze blame | head -n 25; echo; cloud-init status --long;"
-              " systemctl --failed --no-legend; python3 --version; id; hostname; df -h /;"
-              " grep -i -E 'warn|error' /var/log/cloud-init.log | tail -n 20;"
-              " cloud-init analyze blame | head -n 30;"
-              " journalctl -b -o short-monotonic --no-pager | grep -v ' kernel: ' | head -n 300")
-    out = subprocess.run(ssh_cmd(key, ip, script), capture_output=True, text=True, timeout=120,
-                         check=False)
+    script = (
+        "timeout 120 systemctl is-system-running --wait; systemd-analyze; echo; systemd-analyze critical-chain qemu-guest-agent.service; echo;"
+        " systemd-analyze blame | head -n 25; echo; cloud-init status --long;"
+        " systemctl --failed --no-legend; python3 --version; id; hostname; df -h /;"
+        " grep -i -E 'warn|error' /var/log/cloud-init.log | tail -n 20;"
+        " cloud-init analyze blame | head -n 30;"
+        " journalctl -b -o short-monotonic --no-pager | grep -v ' kernel: ' | head -n 300"
+    )
+    out = subprocess.run(ssh_cmd(key, ip, script), capture_output=True, text=True, timeout=120, check=False)
     print("---- diagnose ----")
     print(out.stdout + out.stderr)
     print("------------------")
@@ -266,37 +266,52 @@ def main() -> int:
         with open(key + ".pub", encoding="utf-8") as f:
             pubkey = f.read().strip()
         seed = os.path.join(work, "seed.iso")
-        make_seed(seed, {
-            "user-data": USER_DATA.format(pubkey=pubkey),
-            "meta-data": META_DATA.format(instance_id=f"{name}-{uuid.uuid4()}", hostname=name),
-        })
+        make_seed(
+            seed,
+            {
+                "user-data": USER_DATA.format(pubkey=pubkey),
+                "meta-data": META_DATA.format(instance_id=f"{name}-{uuid.uuid4()}", hostname=name),
+            },
+        )
         os.chmod(seed, 0o644)
         serial_log = os.path.join(work, "serial.log")
         tcg = TCG_FEATURE.format(mib=args.tb_cache_mib) if args.tb_cache_mib and DOMAIN_TYPE == "qemu" else ""
-        xml = DOMAIN_XML.format(domain_type=DOMAIN_TYPE, name=name, memory_mib=args.memory_mib,
-                                vcpus=args.vcpus, image_dir=escape(image_dir), cmdline=escape(cmdline),
-                                tcg=tcg, overlay=escape(overlay), seed=escape(seed),
-                                serial_log=escape(serial_log))
+        xml = DOMAIN_XML.format(
+            domain_type=DOMAIN_TYPE,
+            name=name,
+            memory_mib=args.memory_mib,
+            vcpus=args.vcpus,
+            image_dir=escape(image_dir),
+            cmdline=escape(cmdline),
+            tcg=tcg,
+            overlay=escape(overlay),
+            seed=escape(seed),
+            serial_log=escape(serial_log),
+        )
         if args.print_xml:
             print(xml)
 
         conn = libvirt.open(URI)
         dom = conn.defineXML(xml)
-        print(f"boot_image.py: {name}, {args.memory_mib} MiB, {args.vcpus} vCPU, tb-cache "
-              f"{args.tb_cache_mib or 'default'} MiB, cmdline: {cmdline}", flush=True)
+        print(f"boot_image.py: {name}, {args.memory_mib} MiB, {args.vcpus} vCPU, tb-cache {args.tb_cache_mib or 'default'} MiB, cmdline: {cmdline}", flush=True)
 
         t0 = now()
         dom.create()
         first = watch_boot(dom, key, t0, args.timeout)
         ip = str(first["ip"])
-        results += [("first boot: start -> agent", first["agent"]),
-                    ("first boot: QEMU CPU s to agent", first["agent_cpu"]), ("first boot: start -> lease", first["lease"]),
-                    ("first boot: start -> ssh", first["ssh"])]
-        print(f"  first boot: agent {first['agent']:.1f} s (QEMU CPU {first['agent_cpu']:.1f} s), lease {first['lease']:.1f} s ({ip}), "
-              f"ssh {first['ssh']:.1f} s", flush=True)
+        results += [
+            ("first boot: start -> agent", first["agent"]),
+            ("first boot: QEMU CPU s to agent", first["agent_cpu"]),
+            ("first boot: start -> lease", first["lease"]),
+            ("first boot: start -> ssh", first["ssh"]),
+        ]
+        print(
+            f"  first boot: agent {first['agent']:.1f} s (QEMU CPU {first['agent_cpu']:.1f} s), lease {first['lease']:.1f} s ({ip}), ssh {first['ssh']:.1f} s",
+            flush=True,
+        )
         try:
-            rss = int(open(f"/proc/{open(f'/run/libvirt/qemu/{name}.pid').read().strip()}/status")
-                      .read().split("VmRSS:")[1].split()[0]) // 1024
+            pid = Path(f"/run/libvirt/qemu/{name}.pid").read_text().strip()
+            rss = int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) // 1024
             print(f"  QEMU RSS after first boot: {rss} MiB")
         except (OSError, IndexError, ValueError):
             pass
@@ -315,11 +330,17 @@ def main() -> int:
         t0 = now()
         dom.create()
         second = watch_boot(dom, key, t0, args.timeout)
-        results += [("second boot: start -> agent", second["agent"]),
-                    ("second boot: QEMU CPU s to agent", second["agent_cpu"]), ("second boot: start -> lease", second["lease"]),
-                    ("second boot: start -> ssh", second["ssh"])]
-        print(f"  second boot: agent {second['agent']:.1f} s (QEMU CPU {second['agent_cpu']:.1f} s), lease {second['lease']:.1f} s "
-              f"({second['ip']}), ssh {second['ssh']:.1f} s", flush=True)
+        results += [
+            ("second boot: start -> agent", second["agent"]),
+            ("second boot: QEMU CPU s to agent", second["agent_cpu"]),
+            ("second boot: start -> lease", second["lease"]),
+            ("second boot: start -> ssh", second["ssh"]),
+        ]
+        print(
+            f"  second boot: agent {second['agent']:.1f} s (QEMU CPU {second['agent_cpu']:.1f} s), lease {second['lease']:.1f} s "
+            f"({second['ip']}), ssh {second['ssh']:.1f} s",
+            flush=True,
+        )
 
         t = now()
         dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)
