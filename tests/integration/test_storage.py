@@ -7,65 +7,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import libvirt
 import pytest
+from conftest import POOLS
 from virt_harness import ENV, ROOT, URI, playbook
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
 from ansible_collections.virtops.libvirt.plugins.module_utils._storage import volumes
 
-POOLS = Path("/var/lib/virtops/test-pools")
 MiB = 1024**2
-
-
-def remove_pool(name: str, path: Path) -> None:
-    conn = libvirt.open(URI)
-    try:
-        try:
-            pool = conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError:
-            pool = None
-        if pool is not None:
-            if pool.isActive():
-                pool.destroy()
-            pool.undefine()
-        for domain in conn.listAllDomains(0):
-            if domain.name().startswith(f"it-{name}"):
-                domain.undefine()
-    finally:
-        conn.close()
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def pool():
-    """A new, active directory pool: (name, path)."""
-    name = f"st-{uuid.uuid4().hex[:8]}"
-    path = POOLS / name
-    conn = libvirt.open(URI)
-    try:
-        made = conn.storagePoolDefineXML(f"<pool type='dir'><name>{name}</name><target><path>{path}</path></target></pool>", 0)
-        made.build(0)
-        made.create(0)
-    finally:
-        conn.close()
-    yield name, path
-    remove_pool(name, path)
-
-
-@pytest.fixture
-def pool_name():
-    """A pool name and path nobody uses yet (cleaned up like ``pool``)."""
-    name = f"st-{uuid.uuid4().hex[:8]}"
-    yield name, POOLS / name
-    remove_pool(name, POOLS / name)
 
 
 def volume_task(pool: str, name: str, **options) -> dict:
