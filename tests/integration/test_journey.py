@@ -165,9 +165,10 @@ def test_the_inventory_finds_them_and_ansible_connects(journey):
     for name in VMS:
         assert re.fullmatch(r"192\.168\.122\.\d+", hostvars[name]["ansible_host"]), hostvars[name]
     journey["inventory"] = [inventory, journey["work"] / "ssh.yml"]
-    cmd = ["ansible", "jny-*", "-m", "ansible.builtin.command", "-a", "cat /etc/journey.txt"]
-    for source in journey["inventory"]:
-        cmd += ["-i", str(source)]
+    sources = [arg for source in journey["inventory"] for arg in ("-i", str(source))]
+    ping = subprocess.run(["ansible", "jny-*", *sources, "-m", "ansible.builtin.ping"], capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
+    assert ping.returncode == 0 and ping.stdout.count('"ping": "pong"') == len(VMS), ping.stdout + ping.stderr
+    cmd = ["ansible", "jny-*", *sources, "-m", "ansible.builtin.command", "-a", "cat /etc/journey.txt"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in VMS:
