@@ -241,5 +241,5 @@ def _storage_text(plan: Plan) -> str:
         else:
             lines.append(f"{disk.target}: {disk.how} of {disk.source} -> {disk.clone or volumes.label(disk.pool or '', disk.volume or '')}")
     if plan.nvram is not None:
-        lines.append(f"nvram: {plan.nvram.how} of {plan.nvram.source} -> {plan.nvram.path}")
+        lines.append(f"nvram: {plan.nvram.line}")
     return "".join(f"{line}\n" for line in lines)
