@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 # The storage tests' Connection that records every libvirt function called (a fixture, used by name).
-from _storage.conftest import watched  # noqa: F401
+from _storage.conftest import watched  # noqa: F401  # pylint: disable=unused-import
 
 POOL = "default-pool"
 SOURCE_MAC = "52:54:00:11:22:33"
