@@ -57,6 +57,12 @@ options:
         network disk, an SEV session).
     type: bool
     default: false
+  snapshots:
+    description:
+      - Also return each domain's snapshots as RV(domains[].snapshots) (names, and which one is current), at two more
+        libvirt calls per domain reported; off by default so that reading many domains stays fast.
+    type: bool
+    default: false
 notes:
   - A domain that disappears while it is being read (a transient domain shutting down) is left out of
     RV(domains), unless it is the one asked for with O(name).
@@ -174,6 +180,15 @@ domains:
       returned: when O(definition=true)
       type: str
       sample: "<domain type=\"kvm\">\n  <name>web1</name>\n  ...\n</domain>\n"
+    snapshots:
+      description:
+        - The domain's snapshots, parents before their children, each as C(name) and C(current) (whether it is the
+          domain's current snapshot). Empty when it has none, or the driver has no snapshots.
+        - See M(virtops.libvirt.virt_snapshot) for what each one holds.
+      returned: when O(snapshots=true)
+      type: list
+      elements: dict
+      sample: [{name: before-upgrade, current: true}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

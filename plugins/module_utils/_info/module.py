@@ -23,12 +23,14 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._definition.live i
     persistent_xml,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._info.facts import FactsReader, Record
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot.read import summary as snapshot_summary
 
 ARGUMENT_SPEC: dict[str, Any] = {
     **CONNECTION_ARGUMENT_SPEC,
     "name": {"type": "str"},
     "state": {"type": "list", "elements": "str", "choices": list(OBSERVED_STATES)},
     "definition": {"type": "bool", "default": False},
+    "snapshots": {"type": "bool", "default": False},
 }
 
 # The collection's state names in virsh's words ("saved" is a shut-off domain to virsh).
@@ -52,6 +54,7 @@ class InfoRequest:
     name: str | None = None
     states: tuple[str, ...] = ()
     definition: bool = False
+    snapshots: bool = False
 
 
 class DomainLister:
@@ -91,6 +94,8 @@ class DomainLister:
         entry["tags"] = tags(root)
         if self.request.definition:
             entry["definition"] = dxml.to_text(root)
+        if self.request.snapshots:
+            entry["snapshots"] = snapshot_summary(self.conn, record.domain, record.name)
         return entry
 
 
@@ -102,7 +107,7 @@ def tags(root) -> list[str]:
 def run(module) -> None:
     """Run virt_domain_info for the module's parameters; never returns."""
     params = module.params
-    request = InfoRequest(name=params["name"], states=tuple(params["state"] or ()), definition=params["definition"])
+    request = InfoRequest(name=params["name"], states=tuple(params["state"] or ()), definition=params["definition"], snapshots=params["snapshots"])
 
     def body(conn: Connection) -> dict[str, Any]:
         return {"changed": False, "domains": DomainLister(conn, request).run()}
