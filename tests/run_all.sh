@@ -13,15 +13,18 @@ LOG_DIR=$ROOT/build/test-logs
 mkdir -p "$LOG_DIR"
 
 # The run leaves the user's home alone (checked at the end): what the tools keep
-# goes under build/home. ANSIBLE_HOME moves ~/.ansible (tmp/, galaxy_cache/, cp/,
+# goes under build/home. ANSIBLE_HOME moves ~/.ansible (tmp/, galaxy_cache/,
 # and the collections ansible-lint installs and molecule's scenario directories,
 # through ansible-compat); the modules run on this machine, so their remote_tmp
-# too; XDG_CACHE_HOME moves ~/.cache (pip, ansible-lint's schemas, ...).
+# too; the ssh connection's control sockets (to the real Debian VMs) default to
+# ~/.ansible/cp whatever ANSIBLE_HOME says, so they are moved on their own;
+# XDG_CACHE_HOME moves ~/.cache (pip, ansible-lint's schemas, ...).
 # ansible-test uses ~/.ansible/test and antsibull-docs ~/antsibull.log whatever
 # the environment: they run with HOME=build/home.
 TEST_HOME=$ROOT/build/home
 export ANSIBLE_HOME="$TEST_HOME/.ansible"
 export ANSIBLE_LOCAL_TEMP="$ANSIBLE_HOME/tmp" ANSIBLE_REMOTE_TMP="$ANSIBLE_HOME/remote_tmp"
+export ANSIBLE_SSH_CONTROL_PATH_DIR="$ANSIBLE_HOME/cp"
 export XDG_CACHE_HOME="$TEST_HOME/.cache" XDG_DATA_HOME="$TEST_HOME/.local/share" XDG_STATE_HOME="$TEST_HOME/.local/state"
 mkdir -p "$ANSIBLE_HOME" "$XDG_CACHE_HOME"
 tests/check_home_untouched.sh snapshot "$LOG_DIR/home-before.txt"
