@@ -105,7 +105,7 @@ for stage in "${STAGES[@]}"; do
             ;;
         sanity) run_stage sanity sanity ;;
         unit) run_stage unit pytest -q -p no:cacheprovider tests/unit ;;
-        integration) run_stage integration pytest -v -p no:cacheprovider tests/integration ;;
+        integration) run_stage integration pytest -v --durations=15 -p no:cacheprovider tests/integration ;;
         molecule) run_stage molecule env NO_COLOR=1 molecule test --all ;;
         *) echo "unknown stage: $stage"; exit 2 ;;
     esac

@@ -104,6 +104,7 @@ def journey(tmp_path_factory):
     ]
     (work / "site.yml").write_text(yaml.safe_dump(plays, sort_keys=False))
     (work / "ssh.yml").write_text(yaml.safe_dump({"all": {"vars": _ssh_vars()}}, sort_keys=False))
+    started = time.monotonic()
     PlaybookRun(str(POOLS), "localhost,").assert_ok()
     base = _sha256(IMAGE)
     yield {"work": work, "base": base}
@@ -111,6 +112,7 @@ def journey(tmp_path_factory):
     for name in VMS:
         virsh("destroy", name, check=False)
         virsh("undefine", name, check=False)
+    FIGURES["whole journey (s)"] = time.monotonic() - started
 
 
 def _ssh_vars() -> dict:
