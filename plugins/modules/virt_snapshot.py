@@ -14,7 +14,8 @@ description:
   - One plan decides every run from what libvirt reports; a real run carries it out, check mode returns it without
     writing anything, and C(--diff) shows it (the domain's snapshots and the current one, before and after).
   - A snapshot is only ever deleted by O(state=absent) naming it (with its children when O(children=delete)) or by
-    O(retain). No disk image or overlay file is ever deleted by this module.
+    O(retain). No disk image is ever deleted. Deleting an external snapshot makes libvirt merge each overlay into the
+    image below it, then remove the overlay (the data stays); O(retain) never deletes external snapshots.
   - O(state=reverted) always reverts and always reports a change (like M(virtops.libvirt.virt_power) V(restarted)),
     since nothing can prove that the disks did not change since the snapshot was taken. Reverting a running domain
     B(discards) its memory and the disk writes made since the snapshot; C(--diff) says so.

@@ -157,6 +157,11 @@ def test_external_disk_only_quiesce_and_the_refused_revert(tiny, tmp_path):
     refused, _output = adhoc("virt_snapshot", {"name": name, "snapshot": "ext", "state": "reverted"})
     assert refused["failed"] and "libvirt 9.0 cannot revert to an external snapshot" in refused["msg"], refused["msg"]
     assert domstate(name) == "running" and str(overlay) in virsh("domblklist", name)
+    # The newest of its chain, with no parent: libvirt 9.0 merges the overlay into its backing file, then removes it.
+    deleted, output = adhoc("virt_snapshot", {"name": name, "snapshot": "ext", "state": "absent"})
+    assert deleted["changed"] and deleted["removed"] == ["ext"], output
+    assert snapshot_names(name) == [] and str(overlay) not in virsh("domblklist", name)
+    assert not overlay.exists()  # merged into vda's image first: libvirt removes an overlay it has committed
 
 
 def test_an_external_snapshot_libvirt_cannot_delete_is_explained(tiny, tmp_path):

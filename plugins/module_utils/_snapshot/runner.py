@@ -3,12 +3,14 @@
 """virt_snapshot's one sequence: read the domain and its snapshots, decide the plan
 (plan.py), carry it out unless in check mode, read the snapshots again and report.
 
-Only the snapshot named and those O(retain) prunes are ever deleted; no disk or
-file is ever deleted here (libvirt removes the data of an internal snapshot from
-inside its qcow2 images, and merges external overlays itself)."""
+Only the snapshot named and those O(retain) prunes are ever deleted, and no disk
+image: libvirt removes an internal snapshot's data from inside the qcow2 images,
+and merges an external snapshot's overlays into the images below before it removes
+the overlay files (O(retain) never deletes an external snapshot)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core import xml as core_xml
@@ -105,7 +107,7 @@ class SnapshotRunner:
             raise VirtOpsError(
                 f"Domain '{self.name}': libvirt cannot delete snapshot {snapshot.name!r}{' and the snapshots below it' if children else ''}, "
                 f"which is (or has below it) an external snapshot: {err.text}. libvirt 9.0 deletes an external snapshot only when "
-                "it is the newest in its chain with an external parent, and never one below an internal snapshot. Nothing more was "
+                "it is the newest in its chain with an external parent (or none), and never one below an internal snapshot. Nothing more was "
                 "deleted; the overlay files are as they were. Delete the newer snapshots first, or remove only libvirt's record of "
                 "it (virsh snapshot-delete --metadata) and merge the overlay yourself (virsh blockcommit, or qemu-img commit while "
                 "the domain is shut off).",
@@ -118,6 +120,12 @@ class SnapshotRunner:
         found = seen.find(self.request.snapshot)
         if self.check_mode and plan.take is not None:
             found = plan.take
+        elif self.check_mode and plan.update is not None:
+            found = replace(
+                plan.update,
+                description=plan.update.description if plan.description is None else plan.description,
+                current=True if plan.make_current else plan.update.current,
+            )
         result: dict[str, Any] = {
             "snapshot": found.as_result() if found is not None and self.request.state != "absent" else None,
             "pruned": [snapshot.name for snapshot in plan.prune],

@@ -80,6 +80,9 @@ def test_absent_keeps_or_deletes_children(client, domain, make_snapshot):
 def test_description_is_updated_in_place_and_current_is_moved(client, domain, make_snapshot):
     make_snapshot("a", 100)
     make_snapshot("b", 200, parent="a")
+    predicted = run(client, check_mode=True, snapshot="a", description="new <text> & more", current=True)
+    assert (predicted["snapshot"]["description"], predicted["snapshot"]["current"]) == ("new <text> & more", True)
+    assert client.call("read", domain.snapshotCurrent, 0).getName() == "b"
     updated = run(client, snapshot="a", description="new <text> & more", current=True)
     assert updated["changed"] and updated["diff"]["after"]["description"] == "new <text> & more"
     assert (updated["snapshot"]["description"], updated["snapshot"]["current"], updated["snapshot"]["creation_epoch"]) == ("new <text> & more", True, 100)
