@@ -22,7 +22,7 @@ description:
     copies the file itself with the source's mode and owner, which it can do only when O(uri) names no host (the
     module runs on the hypervisor).
   - B(The source must be shut off), and it is only ever read. A running, paused or saved source is refused. To
-    clone a VM that must keep running, take a snapshot with C(virtops.libvirt.virt_snapshot) and clone from it (see
+    clone a VM that must keep running, take an external snapshot with M(virtops.libvirt.virt_snapshot) and copy from it (see
     the clone guide).
   - B(An existing clone is never changed.) When domain O(name) exists, nothing is done. If it differs from what a
     clone of the source would be now, ignoring identity (UUID, MACs, disk images, NVRAM path), RV(differences) says
