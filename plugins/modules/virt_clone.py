@@ -21,9 +21,8 @@ description:
     directory. libvirt makes the copy when the source's NVRAM is a volume of a storage pool. Otherwise the module
     copies the file itself with the source's mode and owner, which it can do only when O(uri) names no host (the
     module runs on the hypervisor).
-  - B(The source must be shut off), and it is only ever read. A running, paused or saved source is refused. To
-    clone a VM that must keep running, take an external snapshot with M(virtops.libvirt.virt_snapshot) and copy from it (see
-    the clone guide).
+  - B(The source must be shut off), and it is only ever read. A running, paused or saved source is refused, unless
+    O(snapshot) names an external snapshot of it to clone from.
   - B(An existing clone is never changed.) When domain O(name) exists, nothing is done. If it differs from what a
     clone of the source would be now, ignoring identity (UUID, MACs, disk images, NVRAM path), RV(differences) says
     how and a warning says so.
@@ -93,6 +92,15 @@ options:
         and backing file; its content is not compared) and no domain uses it. Anything else is an error, and it is
         never overwritten.
     type: dict
+  snapshot:
+    description:
+      - Clone the source as it was when this snapshot of it was taken, whatever it does now (it may keep running).
+      - It must be an external disk-only snapshot (M(virtops.libvirt.virt_snapshot) with O(virtops.libvirt.virt_snapshot#module:kind=external),
+        ideally with O(virtops.libvirt.virt_snapshot#module:quiesce=required)) that holds every writable disk. The domain then
+        writes to overlays and the images below them no longer change; the clone's disks are copies of those images.
+      - The clone's definition is the source's current one; only the disks come from the snapshot's moment.
+      - Needs O(storage=copy). Delete the snapshot afterwards (state=absent) to merge the overlays back.
+    type: str
 notes:
   - Files the domain writes that are not disks, such as a serial console log, are not copied. The clone writes to
     the same files, and a warning names them.
@@ -131,6 +139,25 @@ EXAMPLES = r"""
   virtops.libvirt.virt_power:
     name: web2
     state: running
+
+- name: Freeze the disks of a VM that keeps running (it writes to overlays from now on)
+  virtops.libvirt.virt_snapshot:
+    name: db1
+    snapshot: for-copy
+    kind: external
+    quiesce: required
+
+- name: Copy it as it was at that snapshot
+  virtops.libvirt.virt_clone:
+    source: db1
+    name: db1-copy
+    snapshot: for-copy
+
+- name: Merge the overlays back into db1's images
+  virtops.libvirt.virt_snapshot:
+    name: db1
+    snapshot: for-copy
+    state: absent
 """
 
 RETURN = r"""

@@ -28,12 +28,6 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
 MiB = 1024**2
 
 
-def other_run_finished() -> bool:
-    """Whether the machine is free to boot guests (the shared full test run, if any, is over)."""
-    log = Path("/tmp/fresh-test.log")
-    return not log.exists() or any(line.startswith("make test:") for line in log.read_text(errors="replace").splitlines())
-
-
 def clone_task(source: str, name: str, **options) -> dict:
     return {"name": f"virt_clone {name}", "virtops.libvirt.virt_clone": {"uri": URI, "source": source, "name": name, **options}}
 
@@ -137,7 +131,6 @@ def test_a_linked_clone_is_an_overlay_of_the_source_disk(source, tmp_path):
     source.unchanged()
 
 
-@pytest.mark.skipif(not other_run_finished(), reason="another full test run uses the machine: no guest is booted meanwhile")
 @pytest.mark.parametrize("storage", ["copy", "linked"])
 def test_the_clone_starts_and_runs(source, tmp_path, storage):
     name = f"{source.prefix}{storage}"
@@ -186,7 +179,6 @@ def test_the_nvram_is_copied_with_identical_content(source, tmp_path, where):
             path.unlink(missing_ok=True)
 
 
-@pytest.mark.skipif(not other_run_finished(), reason="another full test run uses the machine: no guest is booted meanwhile")
 def test_a_running_source_is_refused_and_nothing_is_made(source):
     virsh("start", source.name)
     try:
@@ -241,3 +233,31 @@ def test_a_failed_define_removes_the_volume_it_made(source):
     assert f"This run removed what it had made: volume '{source.prefix}bad.qcow2' of storage pool '{source.pool}'." in result["msg"]
     assert sorted(path.name for path in source.path.iterdir()) == ["data.qcow2", "install.iso"]
     source.unchanged()
+
+
+def test_a_running_source_is_cloned_from_an_external_snapshot_of_it(source, tmp_path):
+    virsh("start", source.name)
+    clone = f"{source.prefix}hot"
+    snapshot = {"uri": URI, "name": source.name, "snapshot": "for-copy"}
+    try:
+        taken, *results = playbook(
+            [
+                {"name": "Freeze the data disk", "virtops.libvirt.virt_snapshot": {**snapshot, "kind": "external"}},
+                *four_times(clone_task(source.name, clone, snapshot="for-copy")),
+            ],
+            tmp_path,
+        )
+        assert taken["changed"] and taken["snapshot"]["kind"] == "external"
+        predicted, applied, check_again, again = results
+        assert (predicted["changed"], applied["changed"], check_again["changed"], again["changed"]) == (True, True, False, False)
+        data = next(disk for disk in applied["disks"] if disk["target"] == "vdb")
+        assert (data["how"], data["source"]) == ("copy", str(source.disk))
+        assert virsh("domstate", source.name) == "running"
+        compared = subprocess.run(["qemu-img", "compare", "-U", str(source.disk), data["clone"]], capture_output=True, text=True, check=False)
+        assert compared.returncode == 0, compared.stdout + compared.stderr
+        refused, output = adhoc("virt_clone", {"source": source.name, "name": f"{source.prefix}hot2", "snapshot": "for-copy", "storage": "linked"})
+        assert refused["failed"] and "needs storage=copy" in refused["msg"], output
+    finally:
+        playbook([{"name": "Merge the overlay back", "virtops.libvirt.virt_snapshot": {**snapshot, "state": "absent"}}], tmp_path)
+        virsh("destroy", source.name, check=False)
+    assert virsh("domstate", source.name) == "shut off"

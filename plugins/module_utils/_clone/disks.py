@@ -90,6 +90,11 @@ def target_of(element: Any) -> str:
     return target.get("dev", "?") if target is not None else "?"
 
 
+def is_shared(element: Any) -> bool:
+    """Whether a <disk> is referenced as it is: a cdrom or floppy, read-only or shareable."""
+    return element.get("device") in ("cdrom", "floppy") or element.find("readonly") is not None or element.find("shareable") is not None
+
+
 def image(conn: Connection, owner: str, source: Any) -> tuple[str | None, dstorage.Volume | None]:
     """The image a disk's <source> names (its path when it is a volume of a pool), and that volume."""
     volume = dstorage._volume(conn, owner, source)
@@ -99,7 +104,7 @@ def image(conn: Connection, owner: str, source: Any) -> tuple[str | None, dstora
 def _disk(conn: Connection, choices: Choices, element: Any) -> Disk:
     target = target_of(element)
     shown, origin = image(conn, choices.source, element.find("source"))
-    if element.get("device") in ("cdrom", "floppy") or element.find("readonly") is not None or element.find("shareable") is not None:
+    if is_shared(element):
         return Disk(target, "shared", shown, shown, element, line=f"share {element.get('device', 'disk')} {target} ({shown or 'no medium'}) as it is")
     if shown is None:
         return Disk(target, "shared", None, None, element, line=f"keep {target} without a medium")

@@ -11,6 +11,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._clone.runner impo
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.module import CONNECTION_ARGUMENT_SPEC, check_name, run_module
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot.names import check_snapshot_name
 from ansible_collections.virtops.libvirt.plugins.module_utils._storage import names
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -20,6 +21,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "storage": {"type": "str", "choices": ["copy", "linked"], "default": "copy"},
     "pool": {"type": "str"},
     "volume_names": {"type": "dict"},
+    "snapshot": {"type": "str"},
 }
 
 
@@ -37,8 +39,10 @@ def request_of(params: dict[str, Any], check_mode: bool = False, diff_mode: bool
         if not isinstance(volume, str):
             raise VirtOpsError(f"Option volume_names.{target} must be a volume name, not {volume!r}.")
         volume_names[str(target)] = names.check_name(volume, f"volume_names.{target}", "volume")
+    taken = check_snapshot_name(params["snapshot"]) if params.get("snapshot") is not None else None
     return CloneRequest(
         name=name,
+        snapshot=taken,
         source=source,
         storage=params.get("storage") or "copy",
         pool=pool,

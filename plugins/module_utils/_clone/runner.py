@@ -5,7 +5,8 @@ definition, its disks, its NVRAM), make it unless in check mode, report.
 
 - A clone that exists is never changed: the run reports it, and says how it differs
   from what a clone of the source would be now (identity aside).
-- The source must be shut off; it is only ever read.
+- The source must be shut off, unless the clone is made from an external snapshot of
+  it (snapshot.py); it is only ever read.
 - The plan is the one source of ``actions``, check mode and ``--diff``.
 - A failure after something was made removes what this run made (volumes, the NVRAM
   copy) and says so; the source is never touched."""
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._clone import definition, disks, nvram
+from ansible_collections.virtops.libvirt.plugins.module_utils._clone import definition, disks, nvram, snapshot
 from ansible_collections.virtops.libvirt.plugins.module_utils._core import xml as dxml
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import LibvirtCallError, VirtOpsError
@@ -34,6 +35,7 @@ class CloneRequest:
     storage: str = "copy"
     pool: str | None = None
     volume_names: dict[str, str] | None = None
+    snapshot: str | None = None
     check_mode: bool = False
     diff_mode: bool = False
 
@@ -85,8 +87,12 @@ class CloneRunner:
                 f"No domain named '{self.request.source}' (option source) at URI '{self.conn.shown_uri}', so there is nothing to "
                 f"clone. List the defined domains with: virsh -c '{self.conn.shown_uri}' list --all"
             )
-        self.check_shut_off(source)
-        plan = self.plan(self.read(source, self.request.source))
+        source_root = self.read(source, self.request.source)
+        if self.request.snapshot is None:
+            self.check_shut_off(source)
+        else:
+            source_root = snapshot.frozen(self.conn, source, self.request.source, self.request.snapshot, source_root, self.request.storage)
+        plan = self.plan(source_root)
         self.report(plan)
         if not self.request.check_mode:
             self.make(plan)
