@@ -9,8 +9,8 @@ the whole file:
   ansible_host_networks chooses it by network `default`, not by a CIDR it is not in;
 - virt_power state=shutdown shutdown_mode=[agent] shuts it down through the agent.
 
-Skipped, naming the path, when the image has not been built. The domain, the
-overlay and the seed are removed at the end, also on failure.
+A missing image fails the tests, naming it (`make setup` builds it). The domain,
+the overlay and the seed are removed at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ DOMAIN_TYPE = os.environ.get("VIRTOPS_DOMAIN_TYPE") or "qemu"
 DEFAULT_NETWORK = ipaddress.ip_network("192.168.122.0/24")
 BOOT_TIMEOUT = 150  # the agent answers ~45 s after a first start under TCG; more on a busy machine
 
-pytestmark = pytest.mark.skipif(
-    not all(path.exists() for path in (IMAGE, IMAGE_DIR / "vmlinuz", IMAGE_DIR / "initrd.img")),
-    reason=f"no Debian test image at {IMAGE} (with vmlinuz and initrd.img beside it); build it with tests/testbed/build_image.sh",
-)
 
 sys.path.append(str(ROOT / "tests" / "testbed"))
 
@@ -48,6 +44,8 @@ sys.path.append(str(ROOT / "tests" / "testbed"))
 @pytest.fixture(scope="module")
 def debian():
     """The name of a defined, shut-off Debian guest with a guest agent (removed afterwards)."""
+    missing = [str(path) for path in (IMAGE, IMAGE_DIR / "vmlinuz", IMAGE_DIR / "initrd.img") if not path.exists()]
+    assert not missing, f"the Debian test image is incomplete, {', '.join(missing)} missing: run `make setup` (tests/testbed/build_image.sh)"
     from boot_image import DOMAIN_XML, META_DATA, TCG_FEATURE, make_seed  # the XML and seed the image is measured with
 
     ensure_network()

@@ -23,10 +23,8 @@ import pytest
 import yaml
 from fleet_harness import PlaybookRun, ansible_inventory, ensure_network, inventory_file
 from virt_harness import ENV, ROOT, domstate, virsh
+from vm_harness import IMAGE, POOLS, VARS, vm_play
 
-IMAGE = Path("/var/lib/virtops/image/debian-12.qcow2")
-VARS = ROOT / "tests" / "testbed" / "image_vars.yml"
-POOLS = ROOT / "tests" / "testbed" / "pools.yml"
 VMS = ["jny-web1", "jny-web2"]
 FIGURES: dict[str, float] = {}
 
@@ -73,24 +71,7 @@ def journey(tmp_path_factory):
         (role / name).parent.mkdir(parents=True, exist_ok=True)
         (role / name).write_text(yaml.safe_dump(content, sort_keys=False))
     plays = [
-        {
-            "name": "Make the journey's VMs from the image",
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "vars_files": [str(VARS)],
-            "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-            "roles": [
-                {
-                    "role": "virtops.libvirt.vm",
-                    "vars": {
-                        "vm_list": [{"name": name} for name in VMS],
-                        "vm_state": "{{ journey_state | default('present') }}",
-                        "vm_add_host_groups": ["journey"],
-                    },
-                }
-            ],
-        },
+        vm_play("Make the journey's VMs from the image", VMS, "journey_state", "journey"),
         {
             "name": "Configure them from inside",
             "hosts": "journey",

@@ -21,11 +21,9 @@ import yaml
 from fleet_harness import PlaybookRun, ensure_network
 from test_storage import adhoc, four_times
 from virt_harness import URI, Guests, domstate, guest_tool, playbook, virsh
+from vm_harness import IMAGE, POOLS, vm_play
 
 WORK = Path("/var/lib/virtops")
-IMAGE = WORK / "image" / "debian-12.qcow2"
-VARS = Path(__file__).resolve().parents[2] / "tests" / "testbed" / "image_vars.yml"
-POOLS = Path(__file__).resolve().parents[2] / "tests" / "testbed" / "pools.yml"
 FIGURES: dict[str, float] = {}
 
 
@@ -193,20 +191,7 @@ def debian(tmp_path):
     assert IMAGE.exists(), f"{IMAGE} is missing: run `make setup` (tests/testbed/build_image.sh builds it)"
     ensure_network()
     name = f"snp-{uuid.uuid4().hex[:6]}"
-    role_play = {
-        "name": "A Debian VM from the image",
-        "hosts": "localhost",
-        "connection": "local",
-        "gather_facts": False,
-        "vars_files": [str(VARS)],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-        "roles": [
-            {
-                "role": "virtops.libvirt.vm",
-                "vars": {"vm_list": [{"name": name}], "vm_state": "{{ snp_state | default('present') }}", "vm_add_host_groups": ["snp"]},
-            }
-        ],
-    }
+    role_play = vm_play("A Debian VM from the image", [name], "snp_state", "snp")
     PlaybookRun(str(POOLS), "localhost,").assert_ok()
     yield {"name": name, "role_play": role_play, "work": tmp_path}
     # Snapshots first: the role's virt_domain state=absent refuses a domain that has any.
