@@ -318,7 +318,7 @@ class DrainRunner:
             "changed": bool(self.moved),
             "moved": self.moved,
             "failure": self.failed,
-            "skipped": self.untouched,
+            "untouched": self.untouched,
             "remaining": remaining,
             "summary": summary,
             "duration": round(seconds, 3),
