@@ -85,8 +85,8 @@ class MigrationJob:
             self._note("source", event, detail)
 
         def on_dest(_conn, dom, event, detail, _opaque) -> None:
-            with contextlib.suppress(Exception):
-                if dom.UUIDString() == self.uuid:
+            with contextlib.suppress(VirtOpsError):
+                if self.dest.call("read an event's domain UUID", dom.UUIDString) == self.uuid:
                     self._note("destination", event, detail)
 
         for conn, target, callback in ((self.source, self.domain, on_source), (self.dest, None, on_dest)):
