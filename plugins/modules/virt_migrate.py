@@ -125,7 +125,7 @@ options:
     default: none
   copy_disks:
     description:
-      - The disks to copy with O(copy_storage), by target name (V(vda)). Required with it and never empty: an empty list
+      - The disks to copy with O(copy_storage), by target name (V(vda)). Required with it and never empty, since an empty list
         would let libvirt copy every disk, attached shared volumes included.
     type: list
     elements: str

@@ -50,6 +50,7 @@ class Outcome:
     events: list[str] = field(default_factory=list)
     error: VirtOpsError | None = None
     dest_domain: Any = None
+    action_error: str | None = None
 
 
 class MigrationJob:
@@ -147,6 +148,20 @@ class MigrationJob:
             if err.code != libvirt.VIR_ERR_OPERATION_INVALID:  # finished meanwhile
                 raise
 
+    def _on_timeout(self) -> None:
+        """Take the timeout's action; when it cannot be taken, abort instead (never leave
+        a migration running that this run stops watching)."""
+        action = self.request.timeout_action
+        self.outcome.timeout_action = action
+        try:
+            self._act(action)
+        except VirtOpsError as err:
+            if action == "abort":
+                raise
+            self.outcome.action_error = f"timeout_action={action} could not be taken ({err.msg}), so the migration was aborted"
+            self.outcome.timeout_action = "abort"
+            self._act("abort")
+
     def run(self) -> Outcome:
         """Migrate and watch; the outcome holds an error instead of raising for the call itself."""
         self._watch()
@@ -163,8 +178,7 @@ class MigrationJob:
                 self._sample(elapsed)
                 if acted_at is None and self.request.timeout > 0 and elapsed >= self.request.timeout:
                     acted_at = elapsed
-                    self.outcome.timeout_action = self.request.timeout_action
-                    self._act(self.request.timeout_action)
+                    self._on_timeout()
                 elif acted_at is not None and elapsed - acted_at > GRACE_AFTER_ACTION:
                     raise VirtOpsError(
                         f"The migration of {self.request.label} was still under way {GRACE_AFTER_ACTION:g} s after timeout_action="

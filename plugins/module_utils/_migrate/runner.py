@@ -36,6 +36,7 @@ class MigrateRunner:
 
     def __init__(self, source: Connection, dest: Connection, request: MigrationRequest, check_mode: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self.source, self.dest, self.request, self.check_mode, self.clock = source, dest, request, check_mode, clock
+        self.action_error: str | None = None
         self.result: dict[str, Any] = {
             "changed": False,
             "name": request.name,
@@ -129,6 +130,7 @@ class MigrateRunner:
         outcome = job.run()
         self.result.update(duration=outcome.seconds, timeout_action=outcome.timeout_action, progress=outcome.progress, events=outcome.events)
         if outcome.error is not None:
+            self.action_error = outcome.action_error
             self._failed(outcome.error, src)
         dest_domain = outcome.dest_domain or self.dest.find(uuid=src.uuid)
         if dest_domain is None:
@@ -164,8 +166,9 @@ class MigrateRunner:
         else:
             where = "Check where it is with virsh list --all on both hypervisors."
         if self.result["timeout_action"] == "abort":
+            why = f" ({self.action_error})" if self.action_error else ""
             raise VirtOpsError(
-                f"The migration of {label} did not finish within {self.request.timeout:g} s (option timeout) and was aborted. {where} "
+                f"The migration of {label} did not finish within {self.request.timeout:g} s (option timeout) and was aborted{why}. {where} "
                 "Raise timeout or bandwidth, or set timeout_action=postcopy or suspend to complete it.",
                 **{**self.result, "changed": False, "state": now.state if now else None},
             )
