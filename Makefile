@@ -13,7 +13,7 @@ export VIRTOPS_GUEST_DIR ?= /var/lib/virtops/guest
 export PIP_CACHE_DIR := $(CURDIR)/build/pip-cache
 COLLECTION_LINK := build/collections/ansible_collections/virtops/libvirt
 
-.PHONY: help setup system venv collection daemons network sshd guest image demo demo-vm test bench clean-guests \
+.PHONY: help setup system venv collection daemons network hypervisor2 sshd guest image demo demo-vm test bench clean-guests \
 	lint sanity unit integration molecule
 
 help:
@@ -22,7 +22,7 @@ help:
 	@echo "make test   - set everything up, then run every check"
 	@echo "make bench  - set everything up, then compare speed with community.libvirt"
 
-setup: system venv collection daemons network sshd guest image
+setup: system venv collection daemons network hypervisor2 sshd guest image
 
 system:
 	@tests/testbed/install_system.sh
@@ -44,6 +44,11 @@ daemons:
 # libvirt's `default` network, inside the daemons' network namespace only
 network: daemons
 	@tests/testbed/start_network.sh
+
+# a second libvirtd, "hv2", for migrations: same netns, own mount namespace,
+# reached as qemu+unix:///system?socket=/var/lib/virtops/hv2/sock/libvirt-sock
+hypervisor2: network
+	@tests/testbed/start_second_daemon.sh
 
 # sshd on 127.0.0.1 with a throwaway key, for libvirt's qemu+ssh:// transport
 sshd: daemons
