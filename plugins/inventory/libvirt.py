@@ -22,7 +22,8 @@ description:
     names of the loopback addresses such as C(localhost.localdomain) or C(ip6-localhost), in any case, and
     any loopback address), so that C(delegate_to: localhost) never reaches a guest; and the name of a group
     (C(all), C(ungrouped), a group of an inventory source read before, a group the plugin can make -
-    C(libvirt_<state>), C(libvirt_hypervisor_<label>), and with O(read_tags) any sanitised C(tag_...) name -
+    C(libvirt_<state>), C(libvirt_hypervisor_<label>), with O(drain_state_file) C(libvirt_drained), and with
+    O(read_tags) any sanitised C(tag_...) name -
     a key of O(groups), and a sanitised name starting with the C(prefix) and C(separator) of an entry of
     O(keyed_groups)), since a host and a group cannot share a name. Like the rule above, this does not depend
     on the order of O(uris) or on the filters."
@@ -33,10 +34,11 @@ description:
     C(libvirt_memory_mib), C(libvirt_ips) (IPv4 first, without loopback and link-local addresses),
     C(libvirt_addresses) (the same addresses, each a dict with C(interface), C(mac), C(network), C(bridge), C(family),
     C(address), C(prefix) and C(source); C(network) and C(bridge) are known when O(ansible_host_networks) names a
-    network or bridge, else null) and, with O(read_tags), C(libvirt_tags)."
+    network or bridge, else null), with O(read_tags), C(libvirt_tags), and with O(drain_state_file),
+    C(libvirt_drained_from) for a domain moved off a drained hypervisor."
   - "Groups: C(libvirt_<state>) (for example C(libvirt_running), C(libvirt_shutoff)),
-    C(libvirt_hypervisor_<label>) and, with O(read_tags), C(tag_<tag>); group names are sanitised as Ansible
-    does (C(kvm1.example.com) gives C(libvirt_hypervisor_kvm1_example_com))."
+    C(libvirt_hypervisor_<label>), with O(read_tags) C(tag_<tag>), and with O(drain_state_file) C(libvirt_drained);
+    group names are sanitised as Ansible does (C(kvm1.example.com) gives C(libvirt_hypervisor_kvm1_example_com))."
   - Every text that comes from a hypervisor (domain names, tags, reasons) is untrusted, so a
     C({{ }}) in a domain name or tag is never templated (ansible-core 2.19 and later leave such text
     untrusted as it is; on earlier versions it is marked unsafe).
@@ -178,6 +180,22 @@ options:
     ini:
       - section: virtops_libvirt_inventory
         key: timeout
+  drain_state_file:
+    description:
+      - "The state file of the playbooks C(virtops.libvirt.drain) and C(virtops.libvirt.undrain) (JSON), which records the
+        hypervisors drained for maintenance and the domains moved off them. A relative path is relative to the folder of
+        this configuration file; C(~) and environment variables (C($VAR), C(${VAR})) are expanded. Not set or empty: no
+        file is read."
+      - "Each hypervisor of O(uris) that the file records as drained - matched by its URI as written in O(uris),
+        credentials hidden - has its group C(libvirt_hypervisor_<label>) even when it holds no domain or does not answer
+        (it may be rebooting), with the group variable C(libvirt_hypervisor_drained=true), and that group is a child of
+        the group C(libvirt_drained). A domain the file records as moved off a drained hypervisor (by UUID) gets the host
+        variable C(libvirt_drained_from): the label of that hypervisor when it is in O(uris), else its URI (credentials
+        hidden). The group C(libvirt_drained) is made whenever this option is set, so it may be empty."
+      - A missing file means that no hypervisor is drained. A file that cannot be read, is not JSON or is not such a state
+        file is an error naming the file. The file is read on every parse, with O(cache) too (the cache holds what the
+        hypervisors answered, not the file).
+    type: str
   strict_uris:
     description:
       - What to do when a hypervisor cannot be reached, does not answer within O(timeout), or refuses to
@@ -238,8 +256,21 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/virtops-inventory
 cache_timeout: 600
+---
+# file: /srv/ansible/fleet.libvirt.yml - with the state file the drain playbooks keep beside it
+# (/srv/ansible/virtops-drain.json, their default when this file is the first -i source): a drained
+# hypervisor's group is in libvirt_drained, and the domains moved off it have libvirt_drained_from.
+plugin: virtops.libvirt.libvirt
+uris:
+  - uri: qemu+ssh://root@kvm1.example.com/system
+    name: kvm1
+  - uri: qemu+ssh://root@kvm2.example.com/system
+    name: kvm2
+drain_state_file: virtops-drain.json
 """
 
+import json
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -250,7 +281,7 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.unsafe_proxy import AnsibleUnsafeText, wrap_var
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.client import LIBVIRT_IMPORT_ERROR
-from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError, redact_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.states import OBSERVED_STATES
 from ansible_collections.virtops.libvirt.plugins.module_utils._info.addresses import Address, host_networks, pick
 from ansible_collections.virtops.libvirt.plugins.plugin_utils._cache import cache_problem
@@ -284,11 +315,43 @@ def _untrusted(value):
     return value if value is None or isinstance(value, (bool, int, float)) else wrap_var(value)
 
 
-_REPEATING = {"libvirt_uri", "libvirt_hypervisor", "libvirt_state", "libvirt_state_reason"}
+_REPEATING = {"libvirt_uri", "libvirt_hypervisor", "libvirt_state", "libvirt_state_reason", "libvirt_drained_from"}
 
 _FACTS = ("name", "uuid", "id", "state", "state_reason", "persistent", "autostart", "vcpus", "memory_mib", "ips", "addresses", "tags")
 # (host variable, fact of the reader), in the order hosts get them
 _VARIABLES = tuple((f"libvirt_{fact}", fact) for fact in _FACTS)
+
+# The state file of the drain playbooks (playbooks/drain.yml): the version this plugin reads.
+DRAIN_STATE_VERSION = 1
+DRAINED_GROUP = "libvirt_drained"
+
+
+def drain_state_problem(data: Any) -> str | None:
+    """What makes ``data`` (a parsed JSON document) no drain state file, or None."""
+    if not isinstance(data, Mapping):
+        return "its top level is not an object"
+    if data.get("version") != DRAIN_STATE_VERSION:
+        return f"its version is {data.get('version')!r}, not {DRAIN_STATE_VERSION}"
+    hypervisors = data.get("hypervisors")
+    if not isinstance(hypervisors, Mapping):
+        return "it has no object 'hypervisors'"
+    for uri, entry in hypervisors.items():
+        where = f"hypervisors[{json.dumps(redact_uri(uri))}]"
+        if not isinstance(entry, Mapping):
+            return f"{where} is not an object"
+        if not isinstance(entry.get("drained", False), bool):
+            return f"{where}.drained is not true or false"
+        if not isinstance(entry.get("label"), (str, type(None))):
+            return f"{where}.label is not a string"
+        moved = entry.get("moved", [])
+        if not isinstance(moved, list):
+            return f"{where}.moved is not a list"
+        for index, item in enumerate(moved):
+            if not (isinstance(item, Mapping) and isinstance(item.get("name"), str) and isinstance(item.get("to"), str)):
+                return f"{where}.moved[{index}] is not an object with the strings 'name' and 'to'"
+            if not isinstance(item.get("uuid"), (str, type(None))):
+                return f"{where}.moved[{index}].uuid is not a string"
+    return None
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
@@ -308,7 +371,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             targets = hypervisors(self._uri_entries(config))
         except VirtOpsError as err:
             raise AnsibleParserError(f"{path}: {err.msg}") from err
-        self._populate(self._snapshots(path, targets, self._request(), cache))
+        request = self._request()
+        drained = self._drained(path)  # a broken state file fails before any hypervisor is contacted
+        self._populate(self._snapshots(path, targets, request, cache), targets, drained)
 
     # -- options ------------------------------------------------------------------------
     def _uri_entries(self, config) -> list[Any]:
@@ -335,6 +400,37 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             host_networks=self._host_networks if self.get_option("set_ansible_host") else (),
             max_workers=max_workers,
         )
+
+    def _drained(self, config_path: str) -> dict[str, Mapping[str, Any]]:
+        """The hypervisors the drain state file records as drained, by URI (credentials
+        hidden); none when the option is not set or the file does not exist."""
+        option = self.get_option("drain_state_file")
+        if not option:
+            return {}
+        path = os.path.expanduser(os.path.expandvars(str(option)))
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(os.path.abspath(config_path)), path)
+        what = f"the drain state file '{path}' (option drain_state_file)"
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            self._log(f"{what} does not exist: no hypervisor is drained")
+            return {}
+        except OSError as err:
+            raise AnsibleParserError(f"Cannot read {what}: {err.strerror or err}.") from None
+        except UnicodeDecodeError as err:
+            raise AnsibleParserError(f"Cannot read {what}: it is not UTF-8 text ({err.reason} at byte {err.start}).") from None
+        try:
+            data = json.loads(text)
+        except ValueError as err:  # the message gives a position, never the text (not chained: Ansible would repeat it)
+            raise AnsibleParserError(f"Cannot read {what}: it is not JSON ({err}).") from None
+        problem = drain_state_problem(data)
+        if problem is not None:
+            raise AnsibleParserError(f"Cannot read {what}: it is not a state file of the drain playbooks ({problem}).")
+        drained = {str(uri): entry for uri, entry in data["hypervisors"].items() if entry.get("drained") is True}
+        self._log(f"{what}: {len(drained)} drained hypervisor(s)")
+        return drained
 
     # -- reading, or the cache ---------------------------------------------------------------
     def _snapshots(self, path: str, targets: list[Hypervisor], request: ReadRequest, cache: bool) -> list[dict[str, Any]]:
@@ -450,21 +546,47 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self.display.vvv(f"{self.NAME}: {message}")
 
     # -- the inventory ---------------------------------------------------------------------
-    def _populate(self, snapshots: list[dict[str, Any]]) -> None:
+    def _populate(self, snapshots: list[dict[str, Any]], targets: list[Hypervisor], drained: dict[str, Mapping[str, Any]]) -> None:
         self._constructed = {key: self.get_option(key) for key in ("compose", "groups", "keyed_groups")}
-        reserved = self._reserved_names([snapshot["label"] for snapshot in snapshots])
+        # the group of a drained hypervisor is made even when it did not answer
+        labels = [snapshot["label"] for snapshot in snapshots]
+        labels += [target.label for target in targets if target.label not in labels and target.shown_uri in drained]
+        reserved = self._reserved_names(labels)
         names = host_names({snapshot["label"]: snapshot["names"] for snapshot in snapshots}, reserved)
         self._set_ansible_host = self.get_option("set_ansible_host")
         self._groups: dict[str, str] = {}
         self._wrapped: dict[tuple[str, Any], Any] = {}
+        self._drained_from = self._mark_drained(targets, drained)
         for snapshot in snapshots:
             hypervisor_group = f"libvirt_hypervisor_{snapshot['label']}"
+            if self._drained_from:
+                snapshot = {**snapshot, "shown_uri": redact_uri(snapshot["uri"])}
             for domain in snapshot["domains"]:
                 host = names[(snapshot["label"], domain["name"])]
                 why = host != domain["name"] and reserved.why(domain["name"])  # renamed hosts only: rare
                 if why:
                     self.display.warning(f"{self.NAME}: domain '{domain['name']}' of hypervisor '{snapshot['label']}' is the inventory host '{host}': {why}.")
                 self._add_domain(host, snapshot, domain, hypervisor_group)
+
+    def _mark_drained(self, targets: list[Hypervisor], drained: dict[str, Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+        """Put the group of each drained hypervisor of ``targets`` (answering or not) in
+        libvirt_drained, with libvirt_hypervisor_drained=true; return where each domain
+        moved off a drained hypervisor came from, by UUID: (its label, or its URI when it
+        is not read here; its URI)."""
+        if self.get_option("drain_state_file"):  # there even when nothing is drained
+            self._group(DRAINED_GROUP)
+        labels = {target.shown_uri: target.label for target in targets}
+        came_from: dict[str, tuple[str, str]] = {}
+        for uri, entry in drained.items():
+            label = labels.get(uri)
+            if label is not None:
+                group = self._group(f"libvirt_hypervisor_{label}")
+                self.inventory.set_variable(group, "libvirt_hypervisor_drained", True)
+                self.inventory.add_child(self._group(DRAINED_GROUP), group)
+            for moved in entry.get("moved", ()):
+                if moved.get("uuid"):
+                    came_from[moved["uuid"].lower()] = (label if label is not None else uri, uri)
+        return came_from
 
     def _reserved_names(self, labels: list[str]) -> ReservedNames:
         """The names a host of this source cannot have: the controller's (see ReservedNames),
@@ -474,6 +596,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         groups = set(self.inventory.groups)
         groups.update(f"libvirt_{state}" for state in OBSERVED_STATES)
         groups.update(self._sanitize_group_name(f"libvirt_hypervisor_{label}") for label in labels)
+        if self.get_option("drain_state_file"):
+            groups.add(DRAINED_GROUP)
         groups.update(self._sanitize_group_name(str(name)) for name in self._constructed["groups"] or {})
         prefixes = ["tag_"] if self.get_option("read_tags") else []
         for keyed in self._constructed["keyed_groups"] or []:
@@ -498,6 +622,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         chosen = pick([Address(**address) for address in domain["addresses"]], self._host_networks) if self._set_ansible_host else None
         if chosen is not None:
             variables["ansible_host"] = chosen.address
+        if self._drained_from:
+            came_from = self._drained_from.get(str(domain.get("uuid")).lower())
+            if came_from is not None and came_from[1] != snapshot["shown_uri"]:  # not back home yet
+                variables["libvirt_drained_from"] = came_from[0]
         if _MARK_UNSAFE:
             variables = {variable: self._untrusted(variable, value) for variable, value in variables.items()}
         self._set_variables(host, variables)
