@@ -124,8 +124,8 @@ class DrainRunner:
         for target in self.request.targets:
             conn = self.connect(target.uri)
             self.conns[target] = conn
-            uuid = host_uuid(conn)
-            if uuid == own:
+            uuid = host_uuid(conn) or target.uri  # a driver without host UUIDs: tell them apart by URI
+            if uuid == (own or self.host.uri):
                 raise VirtOpsError(f"Target '{target.shown}' is the hypervisor being drained (host UUID {uuid}). Remove it from targets. Nothing was done.")
             if uuid in seen:
                 raise VirtOpsError(f"Targets '{seen[uuid].shown}' and '{target.shown}' are one hypervisor (host UUID {uuid}). Name it once; nothing was done.")

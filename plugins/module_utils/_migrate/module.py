@@ -70,7 +70,12 @@ def run(module) -> None:
     def body(source: Connection) -> dict[str, Any]:
         request = holder["request"]
         timeout = check_timeout(module.params["connect_timeout"])
-        with Connection(request.dest_uri, events=True, timeout=timeout) as dest:
+        try:
+            dest = Connection(request.dest_uri, events=True, timeout=timeout)
+        except VirtOpsError as err:
+            result = {key: value for key, value in err.result.items() if key != "uri"}
+            raise VirtOpsError(f"Destination (dest_uri): {err.msg} Nothing was moved.", **result, dest_uri=err.result.get("uri")) from None
+        with dest:
             result = MigrateRunner(source, dest, request, module.check_mode).run()
         if module._diff and result["changed"]:
             result["diff"] = {

@@ -85,8 +85,10 @@ def _networks(dest: Connection, root: Any, report: Preflight) -> None:
     for interface in root.iterfind("devices/interface"):
         kind = interface.get("type")
         source = interface.find("source")
-        if kind == "network" and source is not None and source.get("network"):
-            network = source.get("network")
+        # A running domain's live XML shows a NIC on a network of forward mode bridge
+        # (or macvtap) as type='bridge' (or 'direct'), the network still named on <source>.
+        network = source.get("network") if source is not None and kind in ("network", "bridge", "direct") else None
+        if network:
             if network in seen:
                 continue
             seen.add(network)

@@ -21,14 +21,24 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._migrate.request i
 MOVABLE = ("running", "paused", "shutoff")
 
 
+def same_host(source: Connection, dest: Connection) -> str | None:
+    """The host UUID both URIs reach, "" when they are the same URI of a hypervisor without
+    one, or None when they are two hypervisors."""
+    if source.uri == dest.uri:
+        return host_uuid(source)
+    mine, theirs = host_uuid(source), host_uuid(dest)
+    return mine if mine and mine == theirs else None
+
+
 def same_host_error(source: Connection, dest: Connection) -> VirtOpsError | None:
     """An error when both URIs reach the same hypervisor (libvirt would refuse later, less clearly)."""
-    if host_uuid(source) == host_uuid(dest):
-        return VirtOpsError(
-            f"uri '{source.shown_uri}' and dest_uri '{dest.shown_uri}' reach the same hypervisor (host UUID {host_uuid(source)}). "
-            "Give the destination's URI as dest_uri. Nothing was moved."
-        )
-    return None
+    uuid = same_host(source, dest)
+    if uuid is None:
+        return None
+    known = f" (host UUID {uuid})" if uuid else ""
+    return VirtOpsError(
+        f"uri '{source.shown_uri}' and dest_uri '{dest.shown_uri}' reach the same hypervisor{known}. Give the destination's URI as dest_uri. Nothing was moved."
+    )
 
 
 class MigrateRunner:
@@ -91,6 +101,13 @@ class MigrateRunner:
 
     def _undefine_leftover(self, src: Found, dst: Found) -> dict[str, Any]:
         """The domain runs on the destination; an inactive definition of it stayed on the source."""
+        if src.status.state == "saved":
+            raise VirtOpsError(
+                f"Domain {self.request.label} runs on '{self.dest.shown_uri}', and its old definition on '{self.source.shown_uri}' holds a "
+                "managed-save image (a saved memory state), which this module never deletes. If it is stale, remove it there "
+                f"(virsh managedsave-remove {self.request.label}) and run again. Nothing was done.",
+                **{**self.result, "state": dst.status.state},
+            )
         self.result.update(changed=True, action="undefine_source")
         if not self.check_mode:
             flags = getattr(libvirt, "VIR_DOMAIN_UNDEFINE_KEEP_NVRAM", 0) | getattr(libvirt, "VIR_DOMAIN_UNDEFINE_KEEP_TPM", 0)
@@ -107,6 +124,12 @@ class MigrateRunner:
             }.get(state, "Bring it to running, paused or shut off first.")
             raise VirtOpsError(f"Domain {label} is {src.status} on the source and cannot be migrated. {advice} Nothing was moved.", uuid=src.uuid)
         offline = state == "shutoff"
+        if offline and request.copy_storage != "none":
+            raise VirtOpsError(
+                f"Domain {label} is shut off, so it moves offline (its definition only), and libvirt copies no storage then. Copy its disks "
+                "yourself (or start it and migrate it live with copy_storage). Nothing was moved.",
+                uuid=src.uuid,
+            )
         if offline and not src.persistent:
             raise VirtOpsError(f"Domain {label} is not defined anywhere to move. Nothing was moved.")
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if offline else 0
@@ -160,7 +183,7 @@ class MigrateRunner:
         except VirtOpsError:
             back, there, now = None, None, None
         if back is not None and there is None:
-            where = f"It is still on the source, {now}."
+            where = f"It is still on the source, {now.state if now else 'in an unknown state'}."
         elif back is None and there is not None:
             where = "It is on the destination now."
         else:

@@ -99,8 +99,9 @@ def test_an_unreachable_destination_is_a_clear_connect_error(domain, conn, capsy
     before = snapshot_of(conn)
     result = run_module(capsys, dest_uri=NO_DAEMON, connect_timeout=2)
     assert result["rc"] == 1 and result["changed"] is False
-    assert result["msg"].startswith(f"Cannot connect to libvirt at URI '{NO_DAEMON}': "), result["msg"]
+    assert result["msg"].startswith(f"Destination (dest_uri): Cannot connect to libvirt at URI '{NO_DAEMON}': "), result["msg"]
     assert "Check the URI and that the libvirt daemon is running and reachable by this user." in result["msg"]
+    assert result["dest_uri"] == NO_DAEMON and "uri" not in result, result
     assert snapshot_of(conn) == before
 
 
@@ -121,7 +122,9 @@ def test_a_destination_that_never_answers_is_given_up_after_connect_timeout(doma
 def test_credentials_in_dest_uri_never_appear(domain, capsys, dest_uri):
     result = run_module(capsys, dest_uri=dest_uri, connect_timeout=3, peer_uri="qemu+tcp://peer:pe3rpw@10.0.0.2/system")
     assert result["rc"] == 1 and result["changed"] is False
-    assert result["msg"].startswith(("Cannot connect to libvirt at URI", "The libvirt daemon at URI")), result["msg"]
+    assert result["msg"].startswith(("Destination (dest_uri): Cannot connect to libvirt at URI", "Destination (dest_uri): The libvirt daemon at URI")), result[
+        "msg"
+    ]
     assert "s3cret" not in result["out"] and "pe3rpw" not in result["out"], result["out"]
     assert "********" in result["msg"]
 
@@ -130,3 +133,26 @@ def test_credentials_in_peer_uri_never_appear(domain, capsys):
     result = run_module(capsys, peer_uri="qemu+tcp://peer:pe3rpw@10.0.0.2/system", _ansible_check_mode=True)
     assert result["rc"] == 1 and "reach the same hypervisor" in result["msg"]
     assert "pe3rpw" not in result["out"]
+
+
+@pytest.fixture
+def other_uri(tmp_path):
+    """A hypervisor of its own: the test driver on an empty <node> file (no host UUID, like test:///default)."""
+    path = tmp_path / "node.xml"
+    path.write_text("<node/>\n")
+    return f"test://{path}"
+
+
+def test_two_hypervisors_without_host_uuids_are_told_apart_by_uri(domain, conn, capsys, other_uri):
+    result = run_module(capsys, dest_uri=other_uri, _ansible_check_mode=True, preflight=[])
+    assert result["rc"] == 0, result["msg"]
+    assert result["changed"] is True and result["action"] == "migrate" and result["mode"] == "offline", result
+
+
+def test_copy_storage_of_a_shut_off_domain_is_refused(domain, conn, capsys, other_uri):
+    before = snapshot_of(conn)
+    result = run_module(capsys, dest_uri=other_uri, copy_storage="all", copy_disks=["vda"], preflight=[])
+    assert result["rc"] == 1 and result["changed"] is False
+    assert "is shut off, so it moves offline (its definition only), and libvirt copies no storage then" in result["msg"], result["msg"]
+    assert "Nothing was moved." in result["msg"]
+    assert snapshot_of(conn) == before
