@@ -4,6 +4,8 @@ address a host is reached at. Plain data, and the reads on libvirt's test driver
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._core.errors import VirtOpsError
@@ -145,7 +147,9 @@ def test_read_addresses_takes_the_first_source_that_knows_one(client):
     domain = client.lookup("test")
     found, failures = read_addresses(client, domain, "test", ("lease", "agent"))
     assert [(item.source, item.mac, item.family, item.prefix) for item in found] == [("lease", "aa:bb:cc:dd:ee:ff", "ipv4", 24)]
-    assert found[0].address.startswith("192.168.122.")  # the test driver invents one on its network
+    # The test driver invents one on 192.168.x from state other tests of the process change (in a
+    # random order it was 192.168.123.x once), so only its range is certain.
+    assert ipaddress.ip_address(found[0].address) in ipaddress.ip_network("192.168.0.0/16")
     assert failures == []
     found, failures = read_addresses(client, domain, "test", ("agent",), skip=("agent",))
     assert (found, failures) == ([], [])
