@@ -293,10 +293,21 @@ class DrainRunner:
         by_choice = {entry["name"] for entry in self.untouched if entry["reason"].startswith(("excluded", "shut off"))}
         moved = {entry["name"] for entry in self.moved}
         try:
-            here = sorted(read_all(self.host))
+            here = read_all(self.host)
         except VirtOpsError:
             return []
-        return [name for name in here if name not in by_choice and (self.check_mode is False or name not in moved)]
+        return [
+            name
+            for name, listed in sorted(here.items())
+            if name not in by_choice and not self._left_by_choice(name, listed) and (self.check_mode is False or name not in moved)
+        ]
+
+    def _left_by_choice(self, name: str, listed: Any) -> bool:
+        """Whether the options leave ``name`` where it is (also a domain that came meanwhile)."""
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.request.exclude_names):
+            return True
+        shut_off = listed.status is not None and listed.status.state == "shutoff"
+        return shut_off and not self.request.include_shutoff
 
     def _is_home(self, entry: dict[str, Any]) -> bool:
         found = self.host.find(uuid=entry["uuid"]) if entry.get("uuid") else self.host.find(entry["name"])
