@@ -77,6 +77,7 @@ bench: setup
 	python tests/perf/bench_domain.py
 	python tests/perf/bench_inventory.py
 	python tests/perf/bench_fleet.py
+	python tests/perf/bench_migrate.py
 
 # Single stages, for development (they assume `make setup` ran).
 lint unit sanity integration molecule:
