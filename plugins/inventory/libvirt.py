@@ -219,6 +219,7 @@ notes:
   - A domain that disappears while it is being read is left out.
 seealso:
   - module: virtops.libvirt.virt_domain_info
+  - module: virtops.libvirt.virt_drain
   - name: Connection URIs
     description: The libvirt URIs of each driver, local and remote.
     link: https://libvirt.org/uri.html
