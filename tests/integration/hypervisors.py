@@ -241,6 +241,8 @@ class Guests2:
             for uri in (HV1, HV2):
                 guest_tool("cleanup", "--prefix", self.prefix, "--remove-logs", "--uri", uri)
         finally:
+            for index in range(1, self.count + 1):  # also the logs of transient guests gone meanwhile
+                Path(guest_tool("log-path", f"{self.prefix}{index}").strip()).unlink(missing_ok=True)
             for network in self.networks:
                 virsh_on(HV1, "net-destroy", network, check=False)
                 virsh_on(HV1, "net-undefine", network, check=False)
