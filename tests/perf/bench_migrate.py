@@ -799,7 +799,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(
         f"bench_migrate: 1 guest ({ONE_GUEST}) hv1 <-> hv2 four ways, then {args.guests} guests ({DRAIN_PREFIX}01 ...) drained with virt_drain"
         f" parallel {','.join(map(str, args.parallel))} and with a virsh loop; {args.reps} run(s) each;"
-        f" takes {'a few' if args.quick else 'about 10-15'} minutes"
+        f" takes {'a few' if args.quick else 'about 5-10'} minutes"
     )
     failures: list[str] = []
 
