@@ -13,10 +13,10 @@ description:
     with O(include_shutoff) the shut-off ones as definitions. Each move is a M(virtops.libvirt.virt_migrate) migration,
     with its pre-flight checks, options and guarantees (the domain becomes persistent on the target and leaves the
     source; disks and NVRAM are never deleted)."
-  - "Placement: the biggest domains (by memory) first, each to the target with the most free memory left - libvirt's
-    free memory at the start of the run minus what this run placed there - that fits it plus O(memory_headroom_mib).
-    A target whose pre-flight check refuses the domain (a missing network, storage, an incompatible CPU) is passed over
-    for the next."
+  - "Placement: the biggest domains (by memory) first, each to the target with the most free memory left - the host's
+    available memory (free, buffers and page cache) at the start of the run minus what this run placed there - that fits
+    it plus O(memory_headroom_mib); without V(memory) in O(preflight), any target, in the same order. A target whose
+    pre-flight check refuses the domain (a missing network, storage, an incompatible CPU) is passed over for the next."
   - "O(parallel) migrations run at once. At the first failure no new migration starts, those under way finish, and the
     task fails with the summary: what moved where (RV(moved)), what failed (RV(failure)), and what is left (RV(remaining))."
   - "O(state=undrained) brings back the domains of O(record) - the RV(moved) list of a drain - from the target each
@@ -65,8 +65,15 @@ options:
     description: Also move shut-off domains, as definitions. Without it they stay, listed in RV(untouched).
     type: bool
     default: false
+  include_names:
+    description:
+      - Move only the domains whose name matches one of these shell-style patterns (C(fnmatch), case-sensitive). An empty
+        list includes every domain. The others stay, listed in RV(untouched).
+    type: list
+    elements: str
+    default: []
   exclude_names:
-    description: Leave the domains whose name matches one of these shell-style patterns where they are.
+    description: Leave the domains whose name matches one of these shell-style patterns where they are. Applied after O(include_names).
     type: list
     elements: str
     default: []
@@ -154,6 +161,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+uri:
+  description: O(uri), credentials hidden (as the state file of the drain playbooks keys it).
+  returned: always
+  type: str
 moved:
   description:
     - The domains moved (in check mode, the plan), in the order they finished, each with C(name), C(uuid), C(from) and

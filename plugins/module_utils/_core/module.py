@@ -89,7 +89,10 @@ def run_module(
         with Connection(module.params["uri"], readonly=readonly, events=events, timeout=timeout) as conn:
             result = body(conn)
     except VirtOpsError as err:
-        module.fail_json(msg=err.msg, **{"changed": False, **err.result})
+        failed = {"changed": False, **err.result}
+        for warning in failed.pop("warnings", ()):  # fail_json's own warnings= is deprecated (ansible-core 2.23)
+            module.warn(warning)
+        module.fail_json(msg=err.msg, **failed)
     for warning in result.pop("warnings", ()):
         module.warn(warning)
     module.exit_json(**result)

@@ -44,6 +44,7 @@ class DrainRequest:
     migration: MigrationRequest  # the options every migration shares
     include_shutoff: bool = False
     exclude_names: tuple[str, ...] = ()
+    include_names: tuple[str, ...] = ()
     parallel: int = 2
     record: tuple[dict[str, Any], ...] = ()
 
@@ -153,8 +154,9 @@ class DrainRunner:
         """(name, domain, memory MiB, mode) of each domain to move, biggest first; the rest go to untouched."""
         found = []
         for name, listed in sorted(read_all(self.host).items()):
-            if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.request.exclude_names):
-                self.untouched.append({"name": name, "reason": "excluded by exclude_names"})
+            why = self._excluded(name)
+            if why:
+                self.untouched.append({"name": name, "reason": why})
                 continue
             state = listed.status.state if listed.status is not None else "unknown"
             if state in LIVE_STATES:
@@ -176,7 +178,8 @@ class DrainRunner:
         """Targets with room, the most free memory left first."""
         headroom = self.request.migration.memory_headroom_mib
         left = {target: self.free[target] - self.placed[target] for target in self.conns}
-        fits = [target for target in self.conns if mode == "offline" or left[target] >= needed + headroom]
+        checked = "memory" in self.request.migration.preflight  # without the memory check, room only orders the targets
+        fits = [target for target in self.conns if mode == "offline" or not checked or left[target] >= needed + headroom]
         return sorted(fits, key=lambda target: -left[target])
 
     def _request_for(self, name: str, target: Target) -> MigrationRequest:
@@ -290,7 +293,7 @@ class DrainRunner:
             back = {entry["name"] for entry in self.moved}
             gone = {entry["name"] for entry in self.untouched}
             return [entry["name"] for entry in self.request.record if entry["name"] not in back and entry["name"] not in gone and not self._is_home(entry)]
-        by_choice = {entry["name"] for entry in self.untouched if entry["reason"].startswith(("excluded", "shut off"))}
+        by_choice = {entry["name"] for entry in self.untouched if entry["reason"].startswith(("excluded", "not matched", "shut off"))}
         moved = {entry["name"] for entry in self.moved}
         try:
             here = read_all(self.host)
@@ -302,9 +305,17 @@ class DrainRunner:
             if name not in by_choice and not self._left_by_choice(name, listed) and (self.check_mode is False or name not in moved)
         ]
 
+    def _excluded(self, name: str) -> str:
+        """Why include_names (when given) or exclude_names leave ``name`` out; "" when they do not."""
+        if self.request.include_names and not any(fnmatch.fnmatchcase(name, pattern) for pattern in self.request.include_names):
+            return "not matched by include_names"
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.request.exclude_names):
+            return "excluded by exclude_names"
+        return ""
+
     def _left_by_choice(self, name: str, listed: Any) -> bool:
         """Whether the options leave ``name`` where it is (also a domain that came meanwhile)."""
-        if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.request.exclude_names):
+        if self._excluded(name):
             return True
         shut_off = listed.status is not None and listed.status.state == "shutoff"
         return shut_off and not self.request.include_shutoff
@@ -327,6 +338,7 @@ class DrainRunner:
             summary += f"; stopped at {self.failed['name']}: {self.failed['msg']}"
         result = {
             "changed": bool(self.moved),
+            "uri": self.host.shown_uri,
             "moved": self.moved,
             "failure": self.failed,
             "untouched": self.untouched,

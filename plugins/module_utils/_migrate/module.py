@@ -96,6 +96,7 @@ DRAIN_ARGUMENT_SPEC: dict[str, Any] = {
     "migrate_uri": {"type": "str"},
     "include_shutoff": {"type": "bool", "default": False},
     "exclude_names": {"type": "list", "elements": "str", "default": []},
+    "include_names": {"type": "list", "elements": "str", "default": []},
     "parallel": {"type": "int", "default": 2},
     "record": {"type": "list", "elements": "dict"},
 }
@@ -124,6 +125,7 @@ def run_drain(module) -> None:
             migration=replace(migration, persistent=True, undefine_source=True),
             include_shutoff=params["include_shutoff"],
             exclude_names=tuple(params["exclude_names"] or ()),
+            include_names=tuple(params["include_names"] or ()),
             parallel=check_parallel(params["parallel"]),
             record=record_of(params["record"]),
         )

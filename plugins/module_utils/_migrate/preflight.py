@@ -50,7 +50,17 @@ def domain_memory_kib(root: Any) -> int:
 
 
 def free_memory_mib(conn: Connection) -> int:
-    """The hypervisor's free memory in MiB, as libvirt reports it."""
+    """The hypervisor's memory free for a guest, in MiB: the host's free memory plus its
+    buffers and page cache (the kernel gives those back), as ``free`` counts "available".
+    Where the driver has no node memory statistics, libvirt's free memory."""
+    try:
+        stats = conn.call("read the host's memory statistics", conn.raw.getMemoryStats, libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    except LibvirtCallError as err:
+        if err.code not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED):
+            raise
+        stats = {}
+    if "free" in stats:
+        return int(stats["free"] + stats.get("buffers", 0) + stats.get("cached", 0)) // 1024
     return int(conn.call("read the host's free memory", conn.raw.getFreeMemory)) // MIB
 
 
