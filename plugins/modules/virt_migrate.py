@@ -17,11 +17,12 @@ description:
     destination while an inactive definition of it stayed on the source (a migration with O(undefine_source=false)
     before) only has that definition removed. A domain running on both, two different domains of the same name, or a
     domain defined and shut off on both is an error that says what to look at; nothing is done then."
-  - "Before anything moves, and in check mode too, the destination is checked (O(preflight)): room for the domain's
-    memory, its libvirt networks (present and active), its disks (visible there, through the destination's storage
-    pools), and its CPU model (libvirt's C(compareHypervisorCPU)). Every problem is reported at once and nothing moves.
-    What libvirt gives no way to check (a disk in a folder no pool of the destination holds, a host bridge) is named in a
-    warning and in C(unchecked) of RV(preflight)."
+  - "Before anything moves, and in check mode too, the destination is checked (O(preflight)): room for the
+    domain's memory (its C(<memory>) against the host's available memory - free, buffers and page cache), its libvirt
+    networks (present and active), its disks (visible there, through the destination's storage pools), and its CPU
+    model (libvirt's C(compareHypervisorCPU)). Every problem is reported at once and nothing moves. What libvirt gives
+    no way to check (a disk in a folder no pool of the destination holds, a host bridge) is named in a warning and in
+    C(unchecked) of RV(preflight)."
   - "Two ways to migrate (O(peer_to_peer)): peer-to-peer (the default) hands the whole migration to the source's libvirt
     daemon, which connects to the destination itself (as O(peer_uri), or O(dest_uri)); the migration then completes or
     rolls back even if this controller goes away. Without it, this controller holds both connections and drives each
