@@ -93,10 +93,11 @@ def host_uuid(uri: str) -> str:
 
 
 def free_mib(uri: str) -> int:
-    """The host's free memory as libvirt reports it (what the memory pre-flight check reads)."""
-    kib = re.search(r"Total:\s+(\d+) KiB", virsh_on(uri, "freecell"))
-    assert kib, f"virsh -c {uri} freecell: no total"
-    return int(kib.group(1)) // 1024
+    """The host's available memory (free, buffers and page cache, from virsh nodememstats), what the
+    memory pre-flight check reads."""
+    stats = dict(re.findall(r"^(\w+)\s*:\s*(\d+) KiB", virsh_on(uri, "nodememstats"), re.M))
+    assert "free" in stats, f"virsh -c {uri} nodememstats: no free memory"
+    return sum(int(stats.get(key, 0)) for key in ("free", "buffers", "cached")) // 1024
 
 
 def names_on(uri: str, prefix: str) -> list[str]:
