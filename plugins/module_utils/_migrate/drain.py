@@ -196,9 +196,10 @@ class DrainRunner:
                 self._reap(running, block=len(running) >= self.request.parallel)
                 if self.failed is not None:
                     break
-                target = self._place(name, needed, mode)
-                if target is None:
+                chosen = self._place(name, needed, mode)
+                if chosen is None:
                     break
+                target = chosen
                 self.placed[target] += needed if mode != "offline" else 0
                 if self.check_mode:
                     planned = {"name": name, "uuid": None, "mode": mode, "duration": 0.0, "downtime_ms": None}

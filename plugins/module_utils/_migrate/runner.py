@@ -75,9 +75,9 @@ class MigrateRunner:
         where = locate(self.source, self.dest, request.name, request.uuid, request.undefine_source)
         found = where.source or where.dest
         self.result.update(name=self._name(found), uuid=found.uuid if found else None)
-        if where.action == DONE:
+        if where.action == DONE or where.source is None:
             return self._finish(where.dest, where.source)
-        if where.action == UNDEFINE_SOURCE:
+        if where.action == UNDEFINE_SOURCE and where.dest is not None:
             return self._undefine_leftover(where.source, where.dest)
         return self._migrate(where.source)
 
