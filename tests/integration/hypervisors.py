@@ -205,7 +205,7 @@ class Guests2:
     def booted(self, count: int = 1, variant: str = "normal", memory_mib: int | None = None, uri: str = HV1, edit=None, ready: str | None = None) -> list[str]:
         """COUNT running guests, booted side by side, each ready: its serial log holds READY
         (by default its ACPI handler is up, or for variant net its DHCP lease is bound)."""
-        names = [self.define(variant, memory_mib, uri, edit) for _ in range(count)]
+        names = [self.define(variant, memory_mib, uri, edit) for _index in range(count)]
         return self.start(names, ready or ("dhcp bound" if variant == "net" else "acpid started"), uri)
 
     def start(self, names: list[str], ready: str = "acpid started", uri: str = HV1) -> list[str]:
