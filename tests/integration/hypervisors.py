@@ -285,7 +285,7 @@ while stop_at is None or time.monotonic() < stop_at:
         sent += 1
         next_send += 0.1
     until = stop_at if stop_at is not None else next_send
-    ready, _, _ = select.select([sock], [], [], max(0.0, until - time.monotonic()))
+    ready, _writable, _failed = select.select([sock], [], [], max(0.0, until - time.monotonic()))
     if ready:
         data, source = sock.recvfrom(2048)
         start = (data[0] & 0x0F) * 4
