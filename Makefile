@@ -63,6 +63,7 @@ image:
 
 demo: setup
 	ansible-playbook playbooks/demo.yml
+	ansible-playbook playbooks/demo_migrate.yml
 	ansible-playbook playbooks/demo_vm.yml
 
 # Only the act of `make demo` with a real Debian VM from the test bed's image.

@@ -42,6 +42,8 @@ DEVELOPER_FILES = [
     ".gitignore",
     "tests/run_all.sh",
     "playbooks/demo.yml",  # `make demo`: needs tests/testbed
+    "playbooks/demo_migrate.yml",
+    "playbooks/demo_vm.yml",
 ]
 DEVELOPER_DIRS = [".ci", "tests/perf", "tests/corpus", "tests/testbed", "build", ".venv", "tests/output"]
 CACHE_NAMES = {".ruff_cache", ".pytest_cache", ".mypy_cache", ".ansible", ".cache", "__pycache__"}
