@@ -294,3 +294,50 @@ def test_a_domain_that_vanishes_while_it_moves(made):
     assert "Check where it is with virsh list --all on both hypervisors." in vanished["msg"]
     assert vanished["changed"] is False and where(name) == {"hv1": None, "hv2": None}
     assert subprocess.run(["pgrep", "-f", f"guest=[^ ]*{name}"], capture_output=True, check=False).returncode == 1  # no QEMU left
+
+
+# -- 8. storage the destination does not share, copied while the guest runs ----------------------
+LOCAL_DIR = "/var/lib/libvirt/images"  # hv2 has a private /var/lib/libvirt: the same path is another folder there
+
+
+@pytest.fixture
+def local_pool(made):
+    """A dir pool on hv2 at LOCAL_DIR (hv2's own folder), removed with what it holds afterwards."""
+    name = f"{made.prefix}local"
+    xml = f"<pool type='dir'><name>{name}</name><target><path>{LOCAL_DIR}</path></target></pool>"
+    subprocess.run(["virsh", "-q", "-c", HV2, "pool-define", "/dev/stdin"], input=xml, text=True, check=True, capture_output=True)
+    virsh_on(HV2, "pool-build", name)
+    virsh_on(HV2, "pool-start", name)
+    Path(LOCAL_DIR).mkdir(parents=True, exist_ok=True)
+    made_files: list[str] = []
+    yield name, made_files
+    for path in made_files:
+        virsh_on(HV2, "vol-delete", path, check=False)
+        Path(path).unlink(missing_ok=True)
+    virsh_on(HV2, "pool-destroy", name, check=False)
+    virsh_on(HV2, "pool-undefine", name, check=False)
+
+
+def test_copy_storage_copies_the_named_disk_to_storage_the_destination_does_not_share(made, local_pool):
+    pool, made_files = local_pool
+    disk = f"{LOCAL_DIR}/{made.prefix}disk.qcow2"
+    made_files.append(disk)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "16M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 1M 64k", disk], check=True, capture_output=True)
+    attach = f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/><target dev='vda' bus='virtio'/></disk></devices>"
+    (name,) = made.booted(edit=lambda xml: xml.replace("</devices>", attach))
+    # Without copy_storage the pre-flight check finds the folder in hv2's pool, without the file: refused, nothing moved.
+    refused = migrate(name, HV1, HV2)
+    assert refused.failed and f"disk vda: {disk} is not on the destination" in refused["msg"], refused.output
+    assert where(name) == ON_HV1
+    moved = migrate(name, HV1, HV2, copy_storage="all", copy_disks=["vda"])
+    assert not moved.failed, moved.output
+    assert (moved["changed"], moved["mode"], moved["state"]) == (True, "live", "running"), moved.result
+    assert where(name) == ON_HV2
+    # hv2's copy is a file of its own (in its private folder), holding what the guest's disk held.
+    copy = Path("/var/lib/virtops/hv2/lib/images") / Path(disk).name
+    assert copy.exists() and copy.stat().st_ino != Path(disk).stat().st_ino
+    check = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 1M 64k", str(copy)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and "Pattern verification failed" not in check.stdout, check.stdout + check.stderr
+    assert Path(disk).exists()  # the source's disk is never deleted
+    FIGURES["copy_storage=all, 16 MiB qcow2 disk"] = f"duration {moved['duration']} s, downtime {moved['downtime_ms']} ms"
