@@ -10,8 +10,14 @@ table's columns for them.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from virt_harness import Adhoc, domstate, playbook
+import yaml
+from virt_harness import ENV, ROOT, Adhoc, domstate
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._power.transitions import (
     ALWAYS_CHANGED,
@@ -26,25 +32,35 @@ STARTS = ("running", "paused", "shutoff", "saved", "crashed")
 VIRSH_STATE = {"running": "running", "paused": "paused", "shutoff": "shut off", "saved": "shut off", "crashed": "crashed"}
 
 
-def task(name: str, state: str, check: bool = False) -> dict:
-    return {
-        "name": f"{state} {name}{' (check)' if check else ''}",
-        "virtops.libvirt.virt_power": {"name": name, "state": state, "retry_interval": 2, "timeout": 60},
-        "check_mode": check,
-    }
+def side_by_side(desired: str, names: list[str], tmp_path: Path) -> dict[str, list[dict]]:
+    """One play whose hosts are the guests (a local connection each, all forks at once):
+    for its own guest each predicts in check mode, acts, then acts again, while the
+    others do the same. {guest: [predicted, applied, again]}"""
+    power = {"name": "{{ inventory_hostname }}", "state": desired, "retry_interval": 2, "timeout": 60}
+    saved = {"content": "{{ [predicted, applied, again] | to_json }}", "dest": f"{tmp_path}/{{{{ inventory_hostname }}}}.json", "mode": "0644"}
+    tasks = [
+        {"name": f"{desired} (check)", "virtops.libvirt.virt_power": power, "check_mode": True, "register": "predicted"},
+        {"name": desired, "virtops.libvirt.virt_power": power, "register": "applied"},
+        {"name": f"{desired} again", "virtops.libvirt.virt_power": power, "register": "again"},
+        {"name": "Save the results", "ansible.builtin.copy": saved},
+    ]
+    hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for name in names}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{"name": f"state={desired}", "hosts": "all", "gather_facts": False, "tasks": tasks}], sort_keys=False))
+    cmd = ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), "-f", str(len(names)), str(tmp_path / "play.yml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in names}
 
 
 @pytest.mark.parametrize("desired", DESIRED_STATES)
 def test_every_reachable_start(desired, guests, tmp_path):
     starts = [start for start in STARTS if not isinstance(plan(desired, start), Refusal)]
-    names = {start: guests.in_state(start) for start in starts}
-    tasks = []
-    for start in starts:
-        tasks += [task(names[start], desired, check=True), task(names[start], desired), task(names[start], desired)]
-    results = playbook(tasks, tmp_path)
+    names = guests.in_states(starts)
+    results = side_by_side(desired, [names[start] for start in starts], tmp_path)
 
-    for index, start in enumerate(starts):
-        predicted, applied, again = results[3 * index : 3 * index + 3]
+    for start in starts:
+        predicted, applied, again = results[names[start]]
         expected = [step.label for step in plan(desired, start) if step.label]
         where = f"{desired} from {start}"
         assert predicted["state"] == start, where

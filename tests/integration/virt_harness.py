@@ -152,31 +152,37 @@ class Guests:
 
     def in_state(self, state: str) -> str:
         """A guest in one of the starting states a QEMU guest can be put in on demand."""
-        if state == "shutoff":
-            return self.define()
-        if state == "crashed":
-            return self.crashed()
-        name = self.booted()
-        if state == "paused":
-            virsh("suspend", name)
-        elif state == "saved":
+        return self.in_states([state])[state]
+
+    def in_states(self, states: list[str]) -> dict[str, str]:
+        """A guest in each of the starting states (as in_state makes it): {state: name}.
+        The guests that have to run boot side by side, not one after the other."""
+        names = {state: self.define("normal", *(["--crash-after", "0.5"] if state == "crashed" else [])) for state in states}
+        booted = [names[state] for state in states if state != "shutoff"]
+        for name in booted:
+            virsh("start", name)
+        for state in states:
+            if state == "crashed":
+                self.await_crash(names[state])
+            elif state != "shutoff":
+                self.wait_ready(names[state])
+        if "paused" in names:
+            virsh("suspend", names["paused"])
+        if "saved" in names:
             # Seen once under load: a guest saved within milliseconds of "acpid
             # started" ignored every ACPI request after its restore. Let it settle.
             time.sleep(1)
-            virsh("managedsave", name)
-        return name
+            virsh("managedsave", names["saved"])
+        return names
 
-    def crashed(self) -> str:
-        """A guest whose kernel panicked (libvirt: crashed, panicked), and that
-        boots normally next time (its persistent definition no longer crashes)."""
-        name = self.define("normal", "--crash-after", "0.5")
-        virsh("start", name)
+    def await_crash(self, name: str) -> None:
+        """Wait until NAME (defined with --crash-after, started) has crashed (libvirt: crashed,
+        panicked); then define it again as a normal guest, so that it boots normally next time."""
         deadline = time.monotonic() + 60
         while domstate(name) != "crashed":
             assert time.monotonic() < deadline, f"{name} did not crash: {domstate(name)}"
             time.sleep(0.1)
         guest_tool("define", name, "--variant", "normal")
-        return name
 
     def cleanup(self) -> None:
         guest_tool("cleanup", "--prefix", self.prefix)
