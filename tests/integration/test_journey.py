@@ -1,16 +1,17 @@
 """The journey users make, on two real Debian guests (tests/testbed/build_image.sh):
 image -> VMs made by the role virtops.libvirt.vm -> they boot -> the inventory plugin
 finds them with ansible_host -> Ansible connects into them over ssh and a role runs
-inside -> a re-run changes nothing -> a file written in one of them, snapshotted with
-its memory (virt_snapshot), changed and reverted is back -> a rolling restart that
-waits until Ansible can log in again -> a shutdown through the guest agent -> the
-QEMU guest agent for real (virt_power wait_for=agent starts a VM and waits until its
-agent answers, wait_for=ip with ip_sources=[agent], the inventory choosing
-ansible_host from the agent's addresses by network) -> the role removes them and
-leaves the base image as it was.
+inside -> a re-run changes nothing -> a rolling restart that waits until Ansible can
+log in again -> a shutdown of one through the guest agent -> the QEMU guest agent for
+real: virt_power wait_for=agent starts it again and waits until its agent answers,
+wait_for=ip with ip_sources=[agent], the inventory choosing ansible_host from the
+agent's addresses by network; while it boots, a file written in the other,
+snapshotted with its memory (virt_snapshot), changed and reverted is back -> the role
+removes them and leaves the base image as it was.
 
 Every real Debian boot costs ~45 s of TCG CPU, so the tests that need a real guest
-use these two VMs rather than booting their own.
+use these two VMs rather than booting their own, and the snapshot step works in one
+while the other boots (on its own core).
 
 Test-bed plumbing: the guests' network lives in the network namespace `virtops`,
 so ssh reaches them through `ip netns exec virtops nc %h %p` as its ProxyCommand
@@ -31,7 +32,7 @@ import pytest
 import yaml
 from fleet_harness import PlaybookRun, ansible_inventory, ensure_network, inventory_file
 from test_snapshot import snapshot_names, snapshot_task
-from virt_harness import ENV, ROOT, URI, Adhoc, domstate, virsh
+from virt_harness import ENV, ROOT, URI, Adhoc, BackgroundAdhoc, domstate, virsh
 from vm_harness import IMAGE, POOLS, VARS, vm_play
 
 VMS = ["jny-web1", "jny-web2"]
@@ -181,6 +182,40 @@ def test_the_inventory_finds_them_and_ansible_connects(journey):
         assert f"{name} Debian 12" in proc.stdout
 
 
+def test_a_rolling_restart_waits_until_ansible_logs_in_again(journey):
+    # Both in one batch: two TCG boots side by side cost about one. The order of
+    # batches and the stop at a failure are tested on tiny guests (test_fleet.py).
+    extra = {"restart_wait_for": {"connection": True, "timeout": 300}, "restart_batch": 2}
+    inventory = _made_by(journey, "inventory", "test_the_inventory_finds_them_and_ansible_connects")
+    run = PlaybookRun("restart_rolling", inventory, limit="jny-*", extra=extra).assert_ok()
+    FIGURES["rolling restart of 2 VMs (s)"] = run.wall
+    for name in VMS:
+        assert "restart_wait_for met" in run.line_of(name), run.summary
+
+
+def test_a_shutdown_through_the_guest_agent(journey):
+    assert domstate(VMS[1]) == "running"
+    run = Adhoc({"name": VMS[1], "state": "shutdown", "shutdown_mode": "agent", "timeout": 120})
+    FIGURES["agent shutdown, request to shut off (s)"] = run.wall
+    assert run.rc == 0 and run.status == "CHANGED", run.output
+    assert '"shutdown:agent"' in run.output and '"forced": false' in run.output, run.output
+    assert (run["previous_state"], run["state"], run["actions"], run["forced"]) == ("running", "shutoff", ["shutdown:agent"], False)
+    assert domstate(VMS[1]) == "shut off"
+
+
+@pytest.fixture(scope="module")
+def agent_start(journey, tmp_path_factory):
+    """The second VM, which the agent shutdown step leaves shut off, started by virt_power
+    wait_for=agent in the background: its boot (~45 s of TCG on one core) runs while the
+    snapshot step works in the first VM. (its state before, when the run began, the run)"""
+    before, started = domstate(VMS[1]), time.monotonic()
+    args = {"name": VMS[1], "state": "running", "wait_for": "agent", "ip_sources": "agent", "wait_for_timeout": AGENT_TIMEOUT}
+    run = BackgroundAdhoc(args, tmp_path_factory.mktemp("agent"))
+    yield before, started, run
+    run.thread.join(AGENT_TIMEOUT + 120)  # not left running into the removal, whatever the tests did
+
+
+@pytest.mark.usefixtures("agent_start")  # the other VM boots meanwhile; the agent step below waits for it
 def test_a_file_changed_after_a_snapshot_is_back_after_the_revert(journey):
     """virt_snapshot in a real Debian guest, where the file system matters: a file written,
     snapshotted with the memory of the running VM, changed and reverted is back."""
@@ -221,31 +256,10 @@ def test_a_file_changed_after_a_snapshot_is_back_after_the_revert(journey):
     assert snapshot_names(name) == []
 
 
-def test_a_rolling_restart_waits_until_ansible_logs_in_again(journey):
-    # Both in one batch: two TCG boots side by side cost about one. The order of
-    # batches and the stop at a failure are tested on tiny guests (test_fleet.py).
-    extra = {"restart_wait_for": {"connection": True, "timeout": 300}, "restart_batch": 2}
-    inventory = _made_by(journey, "inventory", "test_the_inventory_finds_them_and_ansible_connects")
-    run = PlaybookRun("restart_rolling", inventory, limit="jny-*", extra=extra).assert_ok()
-    FIGURES["rolling restart of 2 VMs (s)"] = run.wall
-    for name in VMS:
-        assert "restart_wait_for met" in run.line_of(name), run.summary
-
-
-def test_a_shutdown_through_the_guest_agent(journey):
-    assert domstate(VMS[1]) == "running"
-    run = Adhoc({"name": VMS[1], "state": "shutdown", "shutdown_mode": "agent", "timeout": 120})
-    FIGURES["agent shutdown, request to shut off (s)"] = run.wall
-    assert run.rc == 0 and run.status == "CHANGED", run.output
-    assert '"shutdown:agent"' in run.output and '"forced": false' in run.output, run.output
-    assert (run["previous_state"], run["state"], run["actions"], run["forced"]) == ("running", "shutoff", ["shutdown:agent"], False)
-    assert domstate(VMS[1]) == "shut off"
-
-
-def test_wait_for_agent_starts_the_vm_and_waits_until_its_agent_answers(journey):
-    assert domstate(VMS[1]) == "shut off", "test_a_shutdown_through_the_guest_agent shuts it off first"
-    started = time.monotonic()
-    agent = Adhoc({"name": VMS[1], "state": "running", "wait_for": "agent", "ip_sources": "agent", "wait_for_timeout": AGENT_TIMEOUT})
+def test_wait_for_agent_starts_the_vm_and_waits_until_its_agent_answers(journey, agent_start):
+    before, started, background = agent_start
+    assert before == "shut off", f"{VMS[1]} was {before} when the start began: test_a_shutdown_through_the_guest_agent shuts it off first"
+    agent = background.result(AGENT_TIMEOUT + 120)
     ip = Adhoc({"name": VMS[1], "state": "running", "wait_for": "ip", "ip_sources": "agent", "wait_for_timeout": 60})
     FIGURES["start, agent answers (s)"] = agent["wait_for_seconds"]
     print(
